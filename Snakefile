@@ -1,0 +1,32 @@
+# taskladder: predict task accuracy of a large language model from a ladder of small ones.
+#   snakemake --cores all                                   # the embedded default (config.yaml)
+#   snakemake --cores 1 --configfile configs/olmo-paper-import.yaml --config olmo_ladder_dir=DIR
+import re
+import sys
+
+sys.path.insert(0, workflow.basedir)
+
+from taskladder.config import validate
+from taskladder.experiment import fit_options, plan
+
+if not workflow.overwrite_configfiles:  # a --configfile replaces the embedded default instead of merging into it
+    configfile: "config.yaml"
+
+validate(config)
+EXP = plan(config, warn=lambda msg: print(f"WARNING: {msg}", file=sys.stderr))
+RESULTS = str(EXP.results)
+FIGURES = ["step1", "step2", "chained"]
+FMT = config["figures"]["format"]
+
+
+include: "rules/import.smk"
+include: "rules/fit.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        f"{RESULTS}/predictions.csv",
+        f"{RESULTS}/fits.csv",
+        expand(f"{RESULTS}/figures/{{method}}/{{figure}}.{FMT}", method=EXP.methods, figure=FIGURES),

@@ -1,0 +1,17 @@
+# Ladder logs trained elsewhere (and measured targets) -> the long metrics table.
+
+
+rule import_run:
+    input:
+        lambda w: (EXP.imported[w.run] if w.run in EXP.imported else EXP.targets[w.run]).path,
+    output:
+        f"{RESULTS}/metrics/{{run}}.csv",
+    wildcard_constraints:
+        run="|".join(map(re.escape, EXP.ladder_runs + EXP.measured_targets)) or "^$",
+    params:
+        n=lambda w: (EXP.imported[w.run] if w.run in EXP.imported else EXP.targets[w.run]).n,
+        format="olmo_ladder",
+    log:
+        f"{RESULTS}/logs/import/{{run}}.log",
+    script:
+        "../scripts/import_run.py"

@@ -1,0 +1,109 @@
+"""What a validated config asks the workflow to do: which ladder runs, which targets, where.
+
+The Snakefile and the CLI both build their plan here, so the rules stay thin.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskladder.config import ConfigError
+
+
+@dataclass(frozen=True)
+class ImportedRun:
+    name: str
+    n: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    n: int
+    d: int
+    flops: float | None
+    path: Path | None  # measured metrics to import, if any
+
+    def as_dict(self) -> dict:
+        return {"n": self.n, "d": self.d, "flops": self.flops}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    results: Path
+    imported: dict[str, ImportedRun]
+    targets: dict[str, Target]
+    tasks: list[str]
+    methods: dict[str, dict]
+
+    @property
+    def ladder_runs(self) -> list[str]:
+        return list(self.imported)
+
+    @property
+    def measured_targets(self) -> list[str]:
+        return [t.name for t in self.targets.values() if t.path is not None]
+
+    def metrics_path(self, run: str) -> Path:
+        return self.results / "metrics" / f"{run}.csv"
+
+
+def _logs_dir(config: dict) -> Path:
+    d = config.get("olmo_ladder_dir")
+    if not d:
+        raise ConfigError("olmo_ladder_dir: not set; the config imports ladder logs, so give the directory that holds "
+                          "them, e.g. --config olmo_ladder_dir=path/to/olmo-ladder")
+    path = Path(d)
+    if not path.is_dir():
+        raise ConfigError(f"olmo_ladder_dir: directory not found: {path}")
+    return path
+
+
+def plan(config: dict, warn=warnings.warn) -> Experiment:
+    """Resolve a validated config into runs and targets; check the files it names exist.
+
+    A ladder run whose log is missing is an error. A target whose log is missing is
+    skipped with a warning (it cannot be checked, and may not have been trained yet).
+    """
+    imported, targets = {}, {}
+    if config.get("imported"):
+        logs = _logs_dir(config)
+        for name, spec in config["imported"].items():
+            path = logs / spec["file"]
+            if not path.exists():
+                raise ConfigError(f"imported.{name}.file: ladder log not found: {path}")
+            imported[name] = ImportedRun(name, spec["n"], path)
+    if not imported:
+        raise ConfigError("the config names no ladder runs (key 'imported' is empty)")
+
+    for name, spec in config.get("targets", {}).items():
+        path = None
+        if spec.get("file"):
+            path = _logs_dir(config) / spec["file"]
+            if not path.exists():
+                warn(f"target {name}: {path} not found; skipping this target")
+                continue
+        if name in imported:
+            raise ConfigError(f"targets.{name}: the name is also a ladder run; names must be unique")
+        targets[name] = Target(name, spec["n"], spec["d"], spec.get("flops"), path)
+
+    fit = config["fit"]
+    return Experiment(
+        name=config["experiment"],
+        results=Path("results") / config["experiment"],
+        imported=imported,
+        targets=targets,
+        tasks=list(fit["tasks"]),
+        methods=config["methods"],
+    )
+
+
+def fit_options(config: dict) -> dict:
+    """The options every method's fit depends on (a change reruns every method)."""
+    fit = config["fit"]
+    keys = ("final_checkpoints", "target_checkpoints", "drop_first", "window", "huber_delta", "multistart", "chance")
+    return {k: fit[k] for k in keys} | {"seed": config["seed"]}

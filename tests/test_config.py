@@ -1,0 +1,73 @@
+import pytest
+import yaml
+
+from taskladder.config import ConfigError, load_config, validate
+from taskladder.experiment import plan
+
+from conftest import ROOT
+
+
+def _config(**extra):
+    return {"experiment": "t", **extra}
+
+
+def test_defaults_are_filled_in():
+    config = validate(_config())
+    assert config["fit"]["window"] == 5 and config["fit"]["drop_first"] == 0.1
+    assert config["fit"]["final_checkpoints"] == 5 and config["fit"]["huber_delta"] == 1e-3
+    assert config["methods"]["two_step"]["step1"]["law"] == "power_nd"
+    assert config["methods"]["two_step"]["step2"]["anchor"] is True
+
+
+@pytest.mark.parametrize("bad,where", [
+    ({"experimnet": "x"}, "Additional properties are not allowed \\('experimnet'"),
+    ({"fit": {"window": "five"}}, "fit.window: 'five' is not of type 'integer'"),
+    ({"fit": {"window": 0}}, "fit.window: 0 is less than the minimum of 1"),
+    ({"fit": {"drop_first": 1.5}}, "fit.drop_first"),
+    ({"methods": {"m": {"step1": {"law": "quadratic"}}}}, "methods.m.step1.law: 'quadratic' is not one of"),
+    ({"targets": {"7B": {"n": -5, "d": 10}}}, "targets.7B.n: -5 is less than or equal to the minimum of 0"),
+])
+def test_bad_values_name_the_key(bad, where):
+    with pytest.raises(ConfigError, match=where):
+        validate(_config(**bad))
+
+
+def test_target_without_n_or_d():
+    with pytest.raises(ConfigError, match="targets.7B-4T: missing d"):
+        validate(_config(targets={"7B-4T": {"n": 6887575552}}))
+    with pytest.raises(ConfigError, match="targets.13B: missing n and d"):
+        validate(_config(targets={"13B": {"file": "x.csv"}}))
+
+
+def test_overrides_and_missing_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(_config()))
+    config = load_config(path, {"fit.window": "7", "olmo_ladder_dir": "logs"})
+    assert config["fit"]["window"] == 7 and config["olmo_ladder_dir"] == "logs"
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_shipped_configs_are_valid():
+    for path in [ROOT / "config.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
+        load_config(path)
+
+
+def test_plan_skips_a_target_whose_file_is_absent(paper_logs):
+    config = load_config(ROOT / "configs" / "olmo-paper-import.yaml", {"olmo_ladder_dir": str(paper_logs)})
+    warnings = []
+    exp = plan(config, warn=warnings.append)
+    assert len(exp.ladder_runs) == 16
+    assert "7B-4T" in exp.targets
+    if not (paper_logs / "peteish13_eval_final.csv").exists():
+        assert "13B-5T" not in exp.targets
+        assert any("13B-5T" in w and "skipping" in w for w in warnings)
+
+
+def test_plan_errors(tmp_path):
+    config = validate(_config(imported={"a": {"file": "a.csv", "n": 1}}))
+    with pytest.raises(ConfigError, match="olmo_ladder_dir: not set"):
+        plan(config)
+    config["olmo_ladder_dir"] = str(tmp_path)
+    with pytest.raises(ConfigError, match="imported.a.file: ladder log not found"):
+        plan(config)
