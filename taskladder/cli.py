@@ -71,6 +71,8 @@ def fit_command(args) -> None:
     config = load_config(args.configfile, None if args.configfile else {"experiment": "cli"})
     targets = dict(args.target)
     src = Path(args.metrics)
+    if not src.exists():
+        raise InputError(f"{src}: no such metrics directory or file")
     files = sorted(src.glob("*.csv")) if src.is_dir() else [src]
     if not files:
         raise InputError(f"{src}: no metrics tables (*.csv) found")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taskladder.config import ConfigError
+from taskladder.importers import KNOWN_TASKS
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ def plan(config: dict, warn=warnings.warn) -> Experiment:
         targets[name] = Target(name, spec["n"], spec["d"], spec.get("flops"), path)
 
     fit = config["fit"]
+    unknown = [t for t in fit["tasks"] if t not in KNOWN_TASKS]
+    if unknown:  # every run is imported, so only tasks the logs hold can be fitted
+        raise ConfigError(f"fit.tasks: unknown task(s) {unknown}; the OLMo-ladder logs hold {KNOWN_TASKS}")
     return Experiment(
         name=config["experiment"],
         results=Path("results") / config["experiment"],

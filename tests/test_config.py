@@ -71,3 +71,7 @@ def test_plan_errors(tmp_path):
     config["olmo_ladder_dir"] = str(tmp_path)
     with pytest.raises(ConfigError, match="imported.a.file: ladder log not found"):
         plan(config)
+    (tmp_path / "a.csv").write_text("_step\n1\n")
+    config["fit"]["tasks"] = ["mmlu", "hellaswagg"]
+    with pytest.raises(ConfigError, match=r"fit.tasks: unknown task\(s\) \['hellaswagg'\]"):
+        plan(config)
