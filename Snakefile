@@ -21,6 +21,7 @@ FMT = config["figures"]["format"]
 
 include: "rules/import.smk"
 include: "rules/fit.smk"
+include: "rules/analyses.smk"
 include: "rules/report.smk"
 
 
@@ -30,3 +31,4 @@ rule all:
         f"{RESULTS}/predictions.csv",
         f"{RESULTS}/fits.csv",
         expand(f"{RESULTS}/figures/{{method}}/{{figure}}.{FMT}", method=EXP.methods, figure=FIGURES),
+        ANALYSES,

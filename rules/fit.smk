@@ -6,6 +6,7 @@ rule fit_method:
     input:
         ladder=expand(f"{RESULTS}/metrics/{{run}}.csv", run=EXP.ladder_runs),
         targets=expand(f"{RESULTS}/metrics/{{run}}.csv", run=EXP.measured_targets),
+        others=lambda w: expand(f"{RESULTS}/metrics/{{run}}.csv", run=EXP.runs_of(w.method)),
     output:
         fits=f"{RESULTS}/methods/{{method}}/fits.csv",
         predictions=f"{RESULTS}/methods/{{method}}/predictions.csv",

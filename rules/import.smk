@@ -7,7 +7,7 @@ rule import_run:
     output:
         f"{RESULTS}/metrics/{{run}}.csv",
     wildcard_constraints:
-        run="|".join(map(re.escape, EXP.ladder_runs + EXP.measured_targets)) or "^$",
+        run="|".join(map(re.escape, list(EXP.imported) + EXP.measured_targets)),
     params:
         n=lambda w: (EXP.imported[w.run] if w.run in EXP.imported else EXP.targets[w.run]).n,
         format="olmo_ladder",

@@ -8,6 +8,7 @@ fit_and_write(
     method=snakemake.params.method,
     ladder_files=list(snakemake.input.ladder),
     target_files=list(snakemake.input.targets),
+    other_files=list(snakemake.input.others),
     targets=snakemake.params.targets,
     tasks=snakemake.params.tasks,
     options=snakemake.params.options,

@@ -18,6 +18,7 @@ class ImportedRun:
     name: str
     n: int
     path: Path
+    ladder: bool = True  # False: a run a method names (e.g. a target's own checkpoints), not a rung
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,19 @@ class Experiment:
     targets: dict[str, Target]
     tasks: list[str]
     methods: dict[str, dict]
+    cve_target: str | None = None  # target of the compute-vs-error analysis (needs measurements)
 
     @property
     def ladder_runs(self) -> list[str]:
-        return list(self.imported)
+        return [r.name for r in self.imported.values() if r.ladder]
+
+    @property
+    def other_runs(self) -> list[str]:
+        return [r.name for r in self.imported.values() if not r.ladder]
+
+    def runs_of(self, method: str) -> list[str]:
+        """The non-ladder runs a method's step 2 is fitted on."""
+        return list((self.methods[method].get("step2") or {}).get("runs", []))
 
     @property
     def measured_targets(self) -> list[str]:
@@ -77,8 +87,8 @@ def plan(config: dict, warn=warnings.warn) -> Experiment:
             path = logs / spec["file"]
             if not path.exists():
                 raise ConfigError(f"imported.{name}.file: ladder log not found: {path}")
-            imported[name] = ImportedRun(name, spec["n"], path)
-    if not imported:
+            imported[name] = ImportedRun(name, spec["n"], path, spec.get("ladder", True))
+    if not any(r.ladder for r in imported.values()):
         raise ConfigError("the config names no ladder runs (key 'imported' is empty)")
 
     for name, spec in config.get("targets", {}).items():
@@ -96,6 +106,24 @@ def plan(config: dict, warn=warnings.warn) -> Experiment:
     unknown = [t for t in fit["tasks"] if t not in KNOWN_TASKS]
     if unknown:  # every run is imported, so only tasks the logs hold can be fitted
         raise ConfigError(f"fit.tasks: unknown task(s) {unknown}; the OLMo-ladder logs hold {KNOWN_TASKS}")
+    for name, method in config["methods"].items():
+        for run in (method.get("step2") or {}).get("runs", []):
+            if run not in imported or imported[run].ladder:
+                raise ConfigError(f"methods.{name}.step2.runs: '{run}' is not an imported run with ladder: false; "
+                                  f"such runs: {[r for r, v in imported.items() if not v.ladder]}")
+    analyses = config["analyses"]
+    bad = [t for t in analyses["variance"]["tasks"] if t not in KNOWN_TASKS]
+    if bad:
+        raise ConfigError(f"analyses.variance.tasks: unknown task(s) {bad}; the OLMo-ladder logs hold {KNOWN_TASKS}")
+    cve = analyses["compute_vs_error"]
+    if cve["method"] not in config["methods"]:
+        raise ConfigError(f"analyses.compute_vs_error.method: '{cve['method']}' is not among methods "
+                          f"{sorted(config['methods'])}")
+    measured = [t.name for t in targets.values() if t.path is not None]
+    cve_target = cve["target"] or (measured[0] if measured else None)
+    if cve["target"] and cve["target"] not in measured:
+        raise ConfigError(f"analyses.compute_vs_error.target: '{cve['target']}' is not a target with measurements "
+                          f"({measured})")
     return Experiment(
         name=config["experiment"],
         results=Path("results") / config["experiment"],
@@ -103,11 +131,13 @@ def plan(config: dict, warn=warnings.warn) -> Experiment:
         targets=targets,
         tasks=list(fit["tasks"]),
         methods=config["methods"],
+        cve_target=cve_target,
     )
 
 
 def fit_options(config: dict) -> dict:
     """The options every method's fit depends on (a change reruns every method)."""
     fit = config["fit"]
-    keys = ("final_checkpoints", "target_checkpoints", "drop_first", "window", "huber_delta", "multistart", "chance")
+    keys = ("final_checkpoints", "target_checkpoints", "drop_first", "window", "huber_delta", "multistart",
+            "use_best_start", "chance")
     return {k: fit[k] for k in keys} | {"seed": config["seed"]}

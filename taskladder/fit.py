@@ -157,22 +157,29 @@ def fit_law(
     seed: int = 0,
     maxiter: int = 100_000,
     rtol_agree: float = 1e-6,
+    use_best_start: bool = False,
 ) -> FitResult:
-    """Fit `law` to points (x, y) from `start` (default: the law's), checking `multistart` other starts."""
+    """Fit `law` to points (x, y) from `start` (default: the law's), checking `multistart` other starts.
+
+    The result is the fit from `start` (the paper's procedure) unless `use_best_start`, in which
+    case it is the lowest objective any start reached. Either way `starts_agree` says whether
+    some start found a lower minimum than `start` did.
+    """
     y = np.asarray(y, dtype=float)
     x = {k: np.asarray(v, dtype=float) for k, v in x.items()}
     _check_inputs(law, x, y, objective)
     start = law.start if start is None else start
-    p, obj, converged, message, cov = _solve(law, x, y, objective, start, delta, maxiter)
-
-    best = obj
+    primary = _solve(law, x, y, objective, start, delta, maxiter)
+    best = primary
     for s in multistart_points(law, start, multistart, seed):
-        _, o, _, _, _ = _solve(law, x, y, objective, s, delta, maxiter)
-        best = min(best, o)
-    agree = not (best < obj - rtol_agree * max(abs(obj), 1e-12) - 1e-15)
+        run = _solve(law, x, y, objective, s, delta, maxiter)
+        if run[1] < best[1]:
+            best = run
+    agree = not (best[1] < primary[1] - rtol_agree * max(abs(primary[1]), 1e-12) - 1e-15)
+    p, obj, converged, message, cov = best if use_best_start else primary
 
     pred = law.value(p, x)
     fit_error = float(np.mean(np.abs(pred - y) / np.abs(y))) if np.all(y != 0) else float(np.mean(np.abs(pred - y)))
     return FitResult(law=law, params=p, objective=obj, converged=converged, message=message,
                      n_points=len(y), fit_error=fit_error, starts_agree=agree,
-                     best_start_objective=best, n_starts=1 + multistart, covariance=cov)
+                     best_start_objective=best[1], n_starts=1 + multistart, covariance=cov)

@@ -7,6 +7,8 @@ checkpoint). Per task it reads
     eval/downstream/<task>_rc_5shot_len_norm (_acc)     -> acc
     eval/downstream_soft_log/<task>_rc_5shot_soft_log   -> task_ce (its negation)
     eval/c4_en-validation/CrossEntropyLoss              -> lm_loss
+    throughput/total_training_Gflops                    -> flops (else 6 N tokens)
+    eval/downstream/<task>_mc_5shot_acc (MMLU len_norm) -> acc_mc (MC format, where logged)
 
 MMLU is the weighted mean of its four test subject groups. Tokens are
 ``throughput/total_tokens`` where present, else ``_step * batch_size_in_tokens``.
@@ -38,6 +40,7 @@ OLMO_TASKS = {
 OLMO_TASKS.update({f"mmlu_{g}": f"mmlu_{g}_test" for g in MMLU_GROUPS})
 KNOWN_TASKS = ["mmlu", *OLMO_TASKS]
 LM_LOSS_COLUMN = "eval/c4_en-validation/CrossEntropyLoss"
+FLOPS_COLUMN = "throughput/total_training_Gflops"
 
 
 def olmo_columns(task: str) -> dict[str, str]:
@@ -48,6 +51,16 @@ def olmo_columns(task: str) -> dict[str, str]:
         "acc": f"eval/downstream/{name}_rc_5shot_{acc_kind}",
         "task_ce": f"eval/downstream_soft_log/{name}_rc_5shot_soft_log",
     }
+
+
+def _mc_accuracy(raw: pd.DataFrame, task: str, path: Path) -> np.ndarray:
+    """MC-format accuracy where the log has it (`_mc_5shot_acc`, MMLU `_len_norm`), else NaN."""
+    name = OLMO_TASKS[task]
+    for kind in ("acc", "len_norm"):
+        column = f"eval/downstream/{name}_mc_5shot_{kind}"
+        if column in raw.columns:
+            return _numeric(raw, column, path)
+    return np.full(len(raw), np.nan)
 
 
 def _numeric(raw: pd.DataFrame, column: str, path: Path) -> np.ndarray:
@@ -92,8 +105,9 @@ def read_olmo_ladder(path: str | Path, run: str, n: int, tasks: list[str]) -> pd
     _check_unique_steps(step, path)
 
     lm_loss = _numeric(raw, LM_LOSS_COLUMN, path)
+    flops = _numeric(raw, FLOPS_COLUMN, path) * 1e9 if FLOPS_COLUMN in raw.columns else 6.0 * n * tokens
     base = pd.DataFrame({"run": run, "n": int(n), "step": step.astype(np.int64), "tokens": tokens.astype(np.int64),
-                         "lm_loss": lm_loss})
+                         "lm_loss": lm_loss, "flops": flops})
     frames = []
     for task in tasks:
         frame = base.copy()
@@ -102,12 +116,14 @@ def read_olmo_ladder(path: str | Path, run: str, n: int, tasks: list[str]) -> pd
             for metric in ("task_loss", "acc", "task_ce"):
                 frame[metric] = sum(w * _numeric(raw, olmo_columns(f"mmlu_{g}")[metric], path)
                                     for g, w in MMLU_GROUPS.items())
+            frame["acc_mc"] = sum(w * _mc_accuracy(raw, f"mmlu_{g}", path) for g, w in MMLU_GROUPS.items())
         else:
             for metric, column in olmo_columns(task).items():
                 frame[metric] = _numeric(raw, column, path)
+            frame["acc_mc"] = _mc_accuracy(raw, task, path)
         frame["task_ce"] = -frame["task_ce"]  # the logs store the soft log-probability of the gold choice
         frames.append(frame)
-    out = pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
+    out = pd.concat(frames, ignore_index=True)[METRIC_COLUMNS + ["flops", "acc_mc"]]
     return out.sort_values(["task", "step"], kind="stable").reset_index(drop=True)
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 METRIC_COLUMNS = ["run", "n", "step", "tokens", "task", "task_loss", "acc", "task_ce", "lm_loss"]
+# optional columns after the contract's: training FLOPs so far, MC-format accuracy
+OPTIONAL_COLUMNS = ["flops", "acc_mc"]
 NUMERIC_COLUMNS = ["n", "step", "tokens", "task_loss", "acc", "task_ce", "lm_loss"]
 
 
@@ -62,7 +64,7 @@ def read_metrics(paths) -> pd.DataFrame:
             raise InputError(f"{path}: missing column(s) {missing}; expected {METRIC_COLUMNS}")
         if frame.empty:
             raise InputError(f"{path}: no rows after the header")
-        for c in NUMERIC_COLUMNS:
+        for c in NUMERIC_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]:
             values = pd.to_numeric(frame[c], errors="coerce")
             required = c in ("n", "step", "tokens", "task_loss", "acc")
             bad = values.isna() & (frame[c].notna() | required)

@@ -8,7 +8,7 @@ fitting routine (`taskladder.fit.fit_law`) serves them all.
     power_nd      L(N, D) = A / N^alpha + B / D^beta + E          (step 1, paper eq. 1)
     power_flops   L(C)    = A / C^alpha + E                       (step 1 from FLOPs, sec 6.1)
     sigmoid       Acc(L)  = a / (1 + exp(-k (L - L0))) + b        (step 2, paper eq. 2)
-    log_sigmoid   Acc(CE) = 1 - a * log sigmoid(-k (CE - CE0))    (step 2 on TaskCE, sec 6.2)
+    log_sigmoid   Acc(CE) = 1 - a * log sigmoid(-k (CE - CE0)), a <= 0   (step 2 on TaskCE, sec 6.2)
     linear        Acc(L)  = w * L + c                             (FLP's step 2, Chen et al.)
     sigmoid_nd    Acc(N, D) = a / (1 + exp(-(A/N^alpha + B/D^beta + E))) + b  (single step, sec 6.4)
 """
@@ -138,8 +138,8 @@ log_sigmoid = Law(
     name="log_sigmoid",
     inputs=("x",),
     params=("a", "CE0", "k"),
-    start=(0.5, 1.0, 3.0),
-    bounds=((0, INF), (0, INF), (0, INF)),
+    start=(-0.1, 0.9, 3.0),
+    bounds=((-INF, 0), (0, INF), (0, INF)),
     value=_log_sigmoid,
     jacobian=_log_sigmoid_jac,
     formula="Acc(CE) = 1 - a * log sigmoid(-k (CE - CE0))",
@@ -160,14 +160,13 @@ linear = Law(
 
 def _sigmoid_nd(p, x):
     a, b = p[5], p[6]
-    return a * expit(-_power_nd(p[:5], x)) + b
+    return a * expit(_power_nd(p[:5], x)) + b
 
 
 def _sigmoid_nd_jac(p, x):
     a = p[5]
-    u = _power_nd(p[:5], x)
-    s = expit(-u)
-    inner = _power_nd_jac(p[:5], x) * (-a * s * (1 - s))[:, None]
+    s = expit(_power_nd(p[:5], x))
+    inner = _power_nd_jac(p[:5], x) * (a * s * (1 - s))[:, None]
     return np.column_stack([inner, s, np.ones_like(s)])
 
 
@@ -175,8 +174,8 @@ sigmoid_nd = Law(
     name="sigmoid_nd",
     inputs=("n", "d"),
     params=("log_A", "log_B", "alpha", "beta", "E", "a", "b"),
-    start=(3.0, 6.0, 0.1, 0.2, 1.0, 0.75, 0.25),
-    bounds=((0, INF),) * 5 + ((0, 1), (0, 1)),
+    start=(3.0, 5.0, 0.2, 0.3, 0.0, -0.75, 1.0),  # a is replaced by (chance - 1) per task
+    bounds=((0, 10), (0, 10), (0, 1), (0, 1), (-10, 10), (-0.9999, 0), (0, 1)),
     value=_sigmoid_nd,
     jacobian=_sigmoid_nd_jac,
     formula="Acc(N, D) = a / (1 + exp(-(A / N^alpha + B / D^beta + E))) + b",

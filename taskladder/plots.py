@@ -181,7 +181,47 @@ def method_figures(fits, predictions, points, outputs: dict, format: str = "png"
     for name, path in outputs.items():
         fig = FIGURES[name](fits, predictions, points, tasks)
         fig.suptitle(f"{method}: {name}", fontsize=11)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=format)
-        plt.close(fig)
+        _save(fig, path, format, dpi)
+
+
+def _save(fig, path, format="png", dpi=130):
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=format)
+    plt.close(fig)
+
+
+def variance_figure(table: pd.DataFrame, path, format: str = "png", dpi: int = 130) -> None:
+    """Relative SD of task loss and accuracy per task; bars above the average in red (hard to predict)."""
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 0.9 * len(table)) * 1.2, 3.4))
+    for ax, col, title in zip(axes, ("loss_rel_sd", "acc_rel_sd"), ("task loss", "accuracy")):
+        values = 100 * table[col]
+        colors = [TARGET_COLOR if high else "#4c72b0" for high in table[f"{col}_high"]]
+        ax.bar(table["task"], values, color=colors)
+        ax.axhline(values.mean(), color="gray", ls="--", lw=1, label="average")
+        ax.set_ylabel(f"relative SD of {title} (%)")
+        ax.set_title(f"{title}: last {table['checkpoints'].iloc[0]} checkpoints of {table['run'].iloc[0]}", fontsize=9)
+        ax.tick_params(axis="x", rotation=45, labelsize=8)
+        ax.legend(fontsize=7)
+    _save(fig, path, format, dpi)
+
+
+ORDER_LABELS = {"flops": "runs added by training FLOPs", "n": "model sizes added (all xC)",
+                "xc": "data multiples added (all N)"}
+
+
+def compute_vs_error_figure(table: pd.DataFrame, order: str, path, format: str = "png", dpi: int = 130) -> None:
+    """Target prediction error against the ladder's share of the target's compute (paper Figs 6-8)."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    rows = table[table["order"] == order]
+    for task, frame in rows.groupby("task", sort=False):
+        ax.plot(100 * frame["compute_fraction"], 100 * frame["rel_error"], marker="o", ms=3, lw=1, label=task)
+    if not rows.empty:
+        mean = rows.groupby("compute_fraction")["rel_error"].mean()
+        ax.plot(100 * mean.index, 100 * mean.to_numpy(), color="black", lw=2, label="average")
+    ax.set_xscale("log")
+    ax.set_xlabel("ladder compute (% of the target's)")
+    ax.set_ylabel("relative error of the prediction (%)")
+    ax.set_title(ORDER_LABELS.get(order, order), fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    _save(fig, path, format, dpi)

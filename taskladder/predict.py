@@ -1,15 +1,20 @@
 """Methods: fit step 1 and step 2 per task on ladder metrics, chain them for each target.
 
-A method is data, not code (config key ``methods``):
+A method is data, not code (config key ``methods``): what is chained through, which law
+each step fits and on which points.
 
-    two_step:
-      intermediate: task_loss         # metrics column chained through (task_loss, task_ce, lm_loss)
+    two_step:                         # the paper's method
+      intermediate: task_loss         # metrics column chained through: task_loss, task_ce, lm_loss
+      accuracy: acc                   # the accuracy predicted: acc (RC) or acc_mc (MC format)
       step1: {law: power_nd, objective: huber_log}
-      step2: {law: sigmoid, objective: squares, anchor: true, keep_last: null}
+      step2: {law: sigmoid, objective: squares, anchor: true}
 
 Step 1 is fitted on one point per ladder run (its final tokens, the mean of its last
-checkpoints); step 2 on every smoothed checkpoint of every run. A method whose ``step2``
-is null fits step 1 straight to accuracy (the single-step ablation).
+checkpoints). Step 2 is fitted on every checkpoint of every ladder run, after dropping each
+run's first `drop_first` fraction and a trailing moving average of `window`; it may instead
+use other runs (`runs`, e.g. the target's own intermediate checkpoints), a step range
+(`steps`), or only checkpoints whose accuracy is `above_chance` by a margin. A method whose
+``step2`` is null fits step 1 straight to accuracy (the single-step ablation).
 """
 
 from __future__ import annotations
@@ -37,32 +42,48 @@ def step1_inputs(points: pd.DataFrame, law: laws.Law) -> dict[str, np.ndarray]:
     return {k: points[k].to_numpy(dtype=float) for k in law.inputs}
 
 
-def fit_task(metrics: pd.DataFrame, task: str, method: dict, options: dict) -> dict:
-    """Fit one method on one task. Returns the fits and the points they were fitted on."""
-    inter = method.get("intermediate")
+def _fit_step(law: laws.Law, x, y, spec: dict, task: str, options: dict, objective: str) -> FitResult:
+    start = spec.get("start")
+    if start is None and "a" in law.params:  # sigmoid-shaped accuracy laws start at a = chance - 1
+        start = list(law.start)
+        start[law.params.index("a")] = chance(task, options.get("chance")) - 1
+    return fit_law(law, x, y, objective=spec.get("objective", objective), start=start,
+                   delta=options["huber_delta"], multistart=options["multistart"], seed=options["seed"],
+                   use_best_start=options.get("use_best_start", False))
+
+
+def fit_task(metrics: pd.DataFrame, task: str, method: dict, options: dict,
+             others: pd.DataFrame | None = None) -> dict:
+    """Fit one method on one task. Returns the fits and the points they were fitted on.
+
+    `others`: metrics of imported runs outside the ladder, for a step 2 that names `runs`.
+    """
+    inter, acc = method.get("intermediate"), method.get("accuracy", "acc")
     s1, s2 = method["step1"], method.get("step2")
     law1 = laws.get(s1["law"])
-    y1_col = inter if s2 else "acc"
-    p1 = final_points(metrics, task, [y1_col], last=options["final_checkpoints"])
-    step1 = fit_law(law1, step1_inputs(p1, law1), p1[y1_col], objective=s1.get("objective", "huber_log"),
-                    start=s1.get("start"), delta=options["huber_delta"], multistart=options["multistart"],
-                    seed=options["seed"])
-    result = {"step1": step1, "step1_points": p1.assign(y=p1[y1_col])}
+    y1 = inter if s2 else acc
+    p1 = final_points(metrics, task, [y1], last=options["final_checkpoints"])
+    step1 = _fit_step(law1, step1_inputs(p1, law1), p1[y1], s1, task, options, "huber_log")
+    result = {"step1": step1, "step1_points": p1.assign(y=p1[y1])}
     if not s2:
         return result
 
-    law2 = laws.get(s2["law"])
-    p2 = step2_points(metrics, task, [inter, "acc"], drop=options["drop_first"], window=options["window"],
-                      keep_last=s2.get("keep_last"))
-    x2, y2 = p2[inter].to_numpy(dtype=float), p2["acc"].to_numpy(dtype=float)
+    source = metrics
+    if s2.get("runs"):
+        source = others[others["run"].isin(s2["runs"])] if others is not None else others
+        if source is None or source.empty:
+            raise ValueError(f"step 2 runs {s2['runs']} have no metrics; import them (ladder: false)")
+    p2 = step2_points(source, task, [inter, acc], drop=s2.get("drop_first", options["drop_first"]),
+                      window=s2.get("window", options["window"]), steps=s2.get("steps"))
+    if s2.get("above_chance") is not None:
+        p2 = p2[p2[acc] > chance(task, options.get("chance")) + s2["above_chance"]]
+        if len(p2) < 2:
+            raise ValueError(f"task {task}: fewer than 2 checkpoints above chance + {s2['above_chance']}")
+    x2, y2 = p2[inter].to_numpy(dtype=float), p2[acc].to_numpy(dtype=float)
     if s2.get("anchor", True):  # a perfect model: zero loss, full accuracy
         x2, y2 = np.append(x2, 0.0), np.append(y2, 1.0)
-    start = s2.get("start")
-    if start is None and law2.name == "sigmoid":
-        start = (chance(task, options.get("chance")) - 1, 0.9, 3.0, 1.0)
-    step2 = fit_law(law2, {"x": x2}, y2, objective=s2.get("objective", "squares"), start=start,
-                    delta=options["huber_delta"], multistart=options["multistart"], seed=options["seed"])
-    result.update(step2=step2, step2_points=p2.assign(x=p2[inter], y=p2["acc"]))
+    step2 = _fit_step(laws.get(s2["law"]), {"x": x2}, y2, s2, task, options, "squares")
+    result.update(step2=step2, step2_points=p2.assign(x=p2[inter], y=p2[acc]))
     return result
 
 
@@ -93,7 +114,7 @@ def fit_row(method: str, task: str, step: str, fit: FitResult, x: str, y: str) -
 
 
 def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, tasks: list[str],
-               options: dict, progress=None):
+               options: dict, progress=None, others: pd.DataFrame | None = None):
     """Fit `method` for every task and predict every target.
 
     `targets`: name -> {"n", "d", optional "flops", "metrics": DataFrame or None}.
@@ -101,9 +122,10 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
     """
     fit_rows, pred_rows, point_frames = [], [], []
     inter = method.get("intermediate") if method.get("step2") else None
+    acc = method.get("accuracy", "acc")
     for task in tasks:
-        fits = fit_task(metrics, task, method, options)
-        axes = {"step1": (",".join(laws.get(method["step1"]["law"]).inputs), inter or "acc"), "step2": (inter, "acc")}
+        fits = fit_task(metrics, task, method, options, others)
+        axes = {"step1": (",".join(laws.get(method["step1"]["law"]).inputs), inter or acc), "step2": (inter, acc)}
         for step in ("step1", "step2"):
             if step in fits:
                 fit_rows.append(fit_row(name, task, step, fits[step], *axes[step]))
@@ -111,7 +133,7 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
         for tname, target in targets.items():
             pred_loss, pred_acc = predict_target(fits, target)
             tm, last = target.get("metrics"), options["target_checkpoints"]
-            act_loss, act_acc = actual(tm, task, inter, last), actual(tm, task, "acc", last)
+            act_loss, act_acc = actual(tm, task, inter, last), actual(tm, task, acc, last)
             abs_err = abs(pred_acc - act_acc)
             pred_rows.append({"method": name, "task": task, "target": tname, "n": int(target["n"]),
                               "d": int(target["d"]), "pred_loss": pred_loss, "actual_loss": act_loss,
@@ -124,7 +146,7 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
 
 
 def fit_and_write(method_name: str, method: dict, ladder_files, target_files, targets: dict, tasks: list[str],
-                  options: dict, out) -> None:
+                  options: dict, out, other_files=()) -> None:
     """Read metrics files, run one method and write its fits, predictions and points.
 
     `out` has attributes (or keys) fits, predictions, points: the three output paths.
@@ -139,8 +161,10 @@ def fit_and_write(method_name: str, method: dict, ladder_files, target_files, ta
     _check_tasks(ladder, tasks, ladder_files)
     measured = read_metrics(target_files) if target_files else None
     targets = {name: dict(spec, metrics=_rows_of(measured, name)) for name, spec in targets.items()}
+    others = read_metrics(other_files) if other_files else None
     fits, predictions, points = run_method(method_name, method, ladder, targets, tasks, options,
-                                           progress=lambda t: log.info("%s: fitted %s", method_name, t))
+                                           progress=lambda t: log.info("%s: fitted %s", method_name, t),
+                                           others=others)
     for fit in fits.itertuples():
         if not fit.converged or not fit.starts_agree:
             log.warning("%s %s %s: converged=%s, starts agree=%s (best start objective %.6g vs %.6g)",

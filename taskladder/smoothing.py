@@ -4,7 +4,7 @@
   `k` checkpoints (5 in the paper).
 - Step-2 points: every checkpoint of every run; per run the first ceil(10%) of
   checkpoints are dropped, then a trailing moving average (window 5; the first points
-  average what exists so far) smooths each metric.
+  average what exists so far) smooths each metric. (TaskCE: the first 50%, no smoothing.)
 - A target's "actual" value: the mean of its last `k` evaluation rows.
 """
 
@@ -39,27 +39,22 @@ def smoothed_run(frame: pd.DataFrame, columns, drop: float = 0.1, window: int = 
 
 
 def step2_points(metrics: pd.DataFrame, task: str, columns, drop: float = 0.1, window: int = 5,
-                 keep_last: float | None = None) -> pd.DataFrame:
-    """Smoothed checkpoints of every run for one task.
-
-    `keep_last` (e.g. 0.5) keeps only that final fraction of each run's checkpoints,
-    after smoothing (the TaskCE ablation fits on the last 50%).
-    """
+                 steps: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Smoothed checkpoints of every run for one task; `steps` = (first, last) keeps a step range
+    (before dropping and smoothing)."""
     rows = metrics[metrics["task"] == task]
-    parts = []
-    for _, run in rows.groupby("run", sort=False):
-        part = smoothed_run(run, columns, drop, window)
-        if keep_last is not None:
-            part = part.iloc[len(part) - math.ceil(keep_last * len(part)):]
-        parts.append(part)
+    if steps is not None:
+        rows = rows[rows["step"].between(*steps)]
+    parts = [smoothed_run(run, columns, drop, window) for _, run in rows.groupby("run", sort=False)]
     if not parts:
-        raise ValueError(f"no checkpoints of task '{task}' in the ladder metrics")
+        raise ValueError(f"no checkpoints of task '{task}'" + (f" in steps {steps}" if steps else "")
+                         + " in the metrics")
     return pd.concat(parts, ignore_index=True)
 
 
 def final_points(metrics: pd.DataFrame, task: str, columns, last: int = 5) -> pd.DataFrame:
-    """One row per run: n, its final tokens d, final flops 6ND and the mean of `columns` over
-    its last `last` checkpoints."""
+    """One row per run: n, its final tokens d, its training FLOPs (the metrics' `flops` column
+    where present, else 6ND) and the mean of `columns` over its last `last` checkpoints."""
     rows = metrics[metrics["task"] == task]
     if rows.empty:
         raise ValueError(f"no checkpoints of task '{task}' in the metrics")
@@ -68,7 +63,8 @@ def final_points(metrics: pd.DataFrame, task: str, columns, last: int = 5) -> pd
         frame = frame.sort_values("step")
         tail = frame.tail(last)
         n, d = float(frame["n"].iloc[-1]), float(frame["tokens"].iloc[-1])
-        row = {"run": run, "n": n, "d": d, "flops": 6 * n * d}
+        flops = float(frame["flops"].iloc[-1]) if "flops" in frame and frame["flops"].notna().all() else 6 * n * d
+        row = {"run": run, "n": n, "d": d, "flops": flops}
         row.update({c: float(tail[c].mean()) for c in columns})
         out.append(row)
     return pd.DataFrame(out)

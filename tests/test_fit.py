@@ -47,7 +47,7 @@ def test_step2_recovers_sigmoid():
 
 @pytest.mark.parametrize("name,truth,inputs", [
     ("power_flops", [np.log(300.0), 0.12, 0.6], {"flops": 6 * N * D}),
-    ("log_sigmoid", [0.35, 1.2, 3.0], {"x": np.linspace(0.8, 1.6, 30)}),
+    ("log_sigmoid", [-0.35, 1.2, 3.0], {"x": np.linspace(0.8, 1.6, 30)}),
     ("linear", [-0.45, 1.05], {"x": np.linspace(0.8, 1.6, 30)}),
 ])
 def test_other_laws_recover_their_parameters(name, truth, inputs):
@@ -82,6 +82,8 @@ def test_multistart_reports_a_lower_minimum_elsewhere():
     assert fit.params[0] > 0  # the primary start stays in the shallow basin
     assert not fit.starts_agree
     assert fit.best_start_objective < fit.objective
+    best = fit_law(law, x, y, objective="squares", multistart=8, seed=0, use_best_start=True)
+    assert best.params[0] < 0 and best.objective == fit.best_start_objective and not best.starts_agree
 
 
 def test_bad_points_are_rejected_with_the_reason():

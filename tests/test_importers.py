@@ -18,7 +18,8 @@ def log(tmp_path):
 def test_reads_the_long_table(log):
     path, raw = log
     m = read_olmo_ladder(path, "190M-1xC", 190354176, ["piqa", "boolq", "mmlu"])
-    assert list(m.columns) == METRIC_COLUMNS
+    assert list(m.columns) == METRIC_COLUMNS + ["flops", "acc_mc"]
+    np.testing.assert_allclose(m["flops"], 6.0 * 190354176 * m["tokens"])
     assert len(m) == 3 * len(raw)
     piqa = m[m["task"] == "piqa"]
     np.testing.assert_allclose(piqa["task_loss"], raw["eval/downstream_bpb/piqa_val_rc_5shot_bpb"])

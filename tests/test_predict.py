@@ -29,7 +29,7 @@ TABLE7 = {
 
 def _fit(config):
     exp = plan(config, warn=lambda m: None)
-    ladder = pd.concat([read_olmo_ladder(r.path, r.name, r.n, KNOWN_TASKS) for r in exp.imported.values()])
+    ladder = pd.concat([read_olmo_ladder(r.path, r.name, r.n, KNOWN_TASKS) for r in exp.imported.values() if r.ladder])
     targets = {t.name: dict(t.as_dict(), metrics=read_olmo_ladder(t.path, t.name, t.n, KNOWN_TASKS))
                for t in exp.targets.values()}
     return run_method("two_step", config["methods"]["two_step"], ladder, targets, exp.tasks, fit_options(config))

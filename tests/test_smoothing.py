@@ -35,9 +35,10 @@ def test_step2_points_drop_then_smooth_per_run():
     # 10 dropped (first ceil(10%) = 1), then window 5 over 1..9
     np.testing.assert_allclose(a, [1, 1.5, 2, 2.5, 3, 4, 5, 6, 7])
     assert (pts[pts["run"] == "b"]["task_loss"] == 5).all()
-    half = step2_points(metrics, "piqa", ["task_loss"], keep_last=0.5)
-    assert len(half[half["run"] == "a"]) == 5
-    np.testing.assert_allclose(half[half["run"] == "a"]["task_loss"], [3, 4, 5, 6, 7])
+    half = step2_points(metrics, "piqa", ["task_loss"], drop=0.5, window=1)  # TaskCE's selection
+    np.testing.assert_allclose(half[half["run"] == "a"]["task_loss"], [5, 6, 7, 8, 9])
+    ranged = step2_points(metrics, "piqa", ["task_loss"], drop=0.0, window=1, steps=(300, 500))
+    np.testing.assert_allclose(ranged[ranged["run"] == "a"]["task_loss"], [2, 3, 4])
 
 
 def test_final_points_mean_of_last_checkpoints():
@@ -47,6 +48,8 @@ def test_final_points_mean_of_last_checkpoints():
     assert pts.loc["a", "d"] == 700 * 1000 and pts.loc["a", "n"] == 7
     assert pts.loc["b", "task_loss"] == pytest.approx(1.5)
     assert pts.loc["a", "flops"] == 6 * 7 * 700_000
+    metrics["flops"] = metrics["tokens"] * 10.0  # measured FLOPs win over 6ND
+    assert final_points(metrics, "piqa", ["task_loss"]).set_index("run").loc["a", "flops"] == 7_000_000
 
 
 def test_missing_task_is_an_error():

@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskladder import analyses
+from taskladder.config import load_config
+from taskladder.experiment import fit_options
+from taskladder.importers import KNOWN_TASKS, read_olmo_ladder
+from taskladder.synthetic import SIZES, TARGET, write_example
+
+from conftest import ROOT
+
+
+def _run(name, n, tokens, losses, accs):
+    return pd.DataFrame({"run": name, "n": n, "step": np.arange(1, len(losses) + 1), "tokens": tokens,
+                         "task": "piqa", "task_loss": losses, "acc": accs, "task_ce": 1.0, "lm_loss": 3.0})
+
+
+def test_variance_by_hand():
+    losses = [9.0] * 5 + [1.0, 2.0, 3.0, 4.0]
+    accs = [0.1] * 5 + [0.5, 0.5, 0.7, 0.7]
+    table = analyses.variance(_run("big", 10, 100, losses, accs), "big", ["piqa"], last=4)
+    row = table.iloc[0]
+    assert row.loss_sd == pytest.approx(np.sqrt(1.25))  # population SD of 1, 2, 3, 4
+    assert row.loss_rel_sd == pytest.approx(np.sqrt(1.25) / 2.5)
+    assert row.acc_sd == pytest.approx(0.1) and row.acc_rel_sd == pytest.approx(0.1 / 0.6)
+    with pytest.raises(ValueError, match="has 9 checkpoints of task 'piqa', need 10"):
+        analyses.variance(_run("big", 10, 100, losses, accs), "big", ["piqa"], last=10)
+    with pytest.raises(ValueError, match="run 'small' is not in the metrics"):
+        analyses.variance(_run("big", 10, 100, losses, accs), "small", ["piqa"])
+
+
+def test_high_variance_tasks_are_flagged():
+    quiet = _run("r", 1, 1, [1.0, 1.0, 1.01, 1.0], [0.5, 0.5, 0.5, 0.51])
+    noisy = _run("r", 1, 1, [1.0, 1.3, 0.8, 1.2], [0.5, 0.6, 0.4, 0.55]).assign(task="arc_easy")
+    table = analyses.variance(pd.concat([quiet, noisy]), "r", ["piqa", "arc_easy"], last=4).set_index("task")
+    assert table.loc["arc_easy", "loss_rel_sd_high"] and not table.loc["piqa", "loss_rel_sd_high"]
+
+
+def test_subsets_grow_by_flops_n_and_xc():
+    runs = pd.DataFrame({"run": ["a1", "a2", "b1", "b2"], "n": [1, 1, 2, 2], "d": [20, 40, 40, 80],
+                         "flops": [120, 240, 480, 960], "xc": [1.0, 2.0, 1.0, 2.0]})
+    assert analyses.ladder_subsets(runs, "flops")[1] == ["a1", "a2"]
+    assert analyses.ladder_subsets(runs, "n") == [["a1", "a2"], ["a1", "a2", "b1", "b2"]]
+    assert analyses.ladder_subsets(runs, "xc")[0] == ["a1", "b1"]
+    with pytest.raises(ValueError, match="unknown ladder order"):
+        analyses.ladder_subsets(runs, "time")
+
+
+def test_compute_vs_error_on_the_synthetic_ladder(tmp_path):
+    write_example(tmp_path, seed=4)
+    metrics = pd.concat([read_olmo_ladder(tmp_path / f"{s}-{x}xC.csv", f"{s}-{x}xC", n, KNOWN_TASKS)
+                         for s, n in SIZES.items() for x in (1, 2, 5, 10)])
+    name, n, d = TARGET
+    target = {"n": n, "d": d, "metrics": read_olmo_ladder(tmp_path / f"{name}.csv", name, n, KNOWN_TASKS)}
+    config = load_config(ROOT / "config.yaml", {"fit.multistart": 0})
+    assert analyses.largest_run(metrics) == "1B-10xC"
+    table = analyses.compute_vs_error(metrics, name, target, "two_step", config["methods"]["two_step"],
+                                      ["piqa"], fit_options(config), orders=("n", "xc"))
+    # one size (four runs) cannot fit step 1's five parameters, so each order starts at two groups
+    assert table[table.order == "n"]["runs"].tolist() == [8, 12, 16]
+    assert table[table.order == "xc"]["runs"].tolist() == [8, 12, 16]
+    by_n = table[table.order == "n"]
+    assert (np.diff(by_n["ladder_flops"].to_numpy()) > 0).all()
+    assert by_n["compute_fraction"].iloc[-1] == pytest.approx(by_n["ladder_flops"].iloc[-1] / (6.0 * n * d))
+    assert by_n["rel_error"].iloc[-1] < 0.03  # all of the ladder recovers the synthetic truth
