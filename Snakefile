@@ -19,6 +19,13 @@ FIGURES = ["step1", "step2", "chained"]
 FMT = config["figures"]["format"]
 
 
+if config.get("ladder"):  # train and evaluate a ladder here; otherwise every run is imported
+
+    include: "rules/data.smk"
+    include: "rules/train.smk"
+    include: "rules/evaluate.smk"
+
+
 include: "rules/import.smk"
 include: "rules/fit.smk"
 include: "rules/analyses.smk"

@@ -3,13 +3,13 @@
 
 rule import_run:
     input:
-        lambda w: (EXP.imported[w.run] if w.run in EXP.imported else EXP.targets[w.run]).path,
+        lambda w: EXP.source(w.run).path,
     output:
         f"{RESULTS}/metrics/{{run}}.csv",
     wildcard_constraints:
-        run="|".join(map(re.escape, list(EXP.imported) + EXP.measured_targets)),
+        run="|".join(map(re.escape, list(EXP.imported) + EXP.imported_targets)) or "^$",
     params:
-        n=lambda w: (EXP.imported[w.run] if w.run in EXP.imported else EXP.targets[w.run]).n,
+        n=lambda w: EXP.source(w.run).n,
         format="olmo_ladder",
     log:
         f"{RESULTS}/logs/import/{{run}}.log",

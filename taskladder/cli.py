@@ -3,6 +3,7 @@
     taskladder import FILE --run NAME --n N -o metrics/NAME.csv   ladder log -> metrics table
     taskladder fit METRICS_DIR --target 7B-4T=N,D [-o OUT]        fit, predict, write tables (+ figures)
     taskladder example OUT_DIR                                    write the bundled synthetic ladder
+    taskladder ladder --configfile F [--csv]                      the rung table of a config
 """
 
 from __future__ import annotations
@@ -111,6 +112,16 @@ def example_command(args) -> None:
 
     files = write_example(args.out, seed=args.seed)
     print(f"wrote {len(files)} files to {args.out}")
+
+
+def _ladder_subcommand():
+    from taskladder import ladder
+
+    SUBCOMMANDS["ladder"] = ("print the rung table of a config (n, d, batch, lr, warmup, steps, checkpoints, flops)",
+                             ladder.add_arguments, ladder.ladder_command)
+
+
+_ladder_subcommand()
 
 
 def main(argv=None) -> int:

@@ -22,22 +22,10 @@ import numpy as np
 import pandas as pd
 
 from taskladder.io import METRIC_COLUMNS, InputError
+from taskladder.tasks import MMLU_GROUPS, OLMES_RC
 
-MMLU_GROUPS = {"stem": 0.215, "humanities": 0.335, "social_sciences": 0.219, "other": 0.231}
-
-# our task name -> the OLMo in-loop task name (without the _rc_5shot suffix)
-OLMO_TASKS = {
-    "hellaswag": "hellaswag_val",
-    "arc_challenge": "arc_challenge_test",
-    "arc_easy": "arc_easy_test",
-    "piqa": "piqa_val",
-    "csqa": "csqa_val",
-    "socialiqa": "socialiqa_val",
-    "openbookqa": "openbookqa_test",
-    "boolq": "boolq_val",
-    "winogrande": "winogrande_val",
-}
-OLMO_TASKS.update({f"mmlu_{g}": f"mmlu_{g}_test" for g in MMLU_GROUPS})
+# our task name -> the OLMo in-loop task name the logs use (without the _rc_5shot suffix)
+OLMO_TASKS = {name: label.removesuffix("_rc_5shot") for name, label in OLMES_RC.items()}
 KNOWN_TASKS = ["mmlu", *OLMO_TASKS]
 LM_LOSS_COLUMN = "eval/c4_en-validation/CrossEntropyLoss"
 FLOPS_COLUMN = "throughput/total_training_Gflops"

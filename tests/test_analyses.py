@@ -53,7 +53,7 @@ def test_compute_vs_error_on_the_synthetic_ladder(tmp_path):
                          for s, n in SIZES.items() for x in (1, 2, 5, 10)])
     name, n, d = TARGET
     target = {"n": n, "d": d, "metrics": read_olmo_ladder(tmp_path / f"{name}.csv", name, n, KNOWN_TASKS)}
-    config = load_config(ROOT / "config.yaml", {"fit.multistart": 0})
+    config = load_config(ROOT / "configs" / "synthetic.yaml", {"fit.multistart": 0})
     assert analyses.largest_run(metrics) == "1B-10xC"
     table = analyses.compute_vs_error(metrics, name, target, "two_step", config["methods"]["two_step"],
                                       ["piqa"], fit_options(config), orders=("n", "xc"))

@@ -62,7 +62,7 @@ def test_paper_reproduction(paper_logs):
 
 def test_synthetic_ladder_recovers_the_truth(tmp_path):
     write_example(tmp_path, seed=3)
-    config = load_config(ROOT / "config.yaml", {"olmo_ladder_dir": str(tmp_path), "fit.multistart": 2})
+    config = load_config(ROOT / "configs" / "synthetic.yaml", {"olmo_ladder_dir": str(tmp_path), "fit.multistart": 2})
     fits, predictions, points = _fit(config)
     name, n, d = TARGET
     for task in config["fit"]["tasks"]:

@@ -45,7 +45,7 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
 
 
 def test_bad_config_fails_before_any_job(tmp_path):
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config = yaml.safe_load((ROOT / "configs" / "synthetic.yaml").read_text())
     config["targets"]["7B-4T"].pop("d")
     config["olmo_ladder_dir"] = str(ROOT / "examples" / "synthetic-ladder")
     path = tmp_path / "bad.yaml"
@@ -101,12 +101,38 @@ def test_paper_import_workflow(tmp_path, paper_logs):
 
 
 @pytest.mark.slow
-def test_default_workflow(tmp_path):
+def test_synthetic_workflow(tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    snakemake(tmp_path, "--configfile", str(ROOT / "config.yaml"))
+    config = ROOT / "configs" / "synthetic.yaml"
+    snakemake(tmp_path, "--configfile", str(config))
     results = tmp_path / "results" / "synthetic"
     predictions = pd.read_csv(results / "predictions.csv")
     two_step = predictions[predictions.method == "two_step"]
     assert len(two_step) == 8 and two_step["abs_error"].max() < 0.03
-    assert set(predictions.method) == set(yaml.safe_load((ROOT / "config.yaml").read_text())["methods"])
+    assert set(predictions.method) == set(yaml.safe_load(config.read_text())["methods"])
     assert (results / "analyses" / "variance.csv").exists() and (results / "analyses" / "compute_vs_error.csv").exists()
+
+
+@pytest.mark.slow
+def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
+    """The whole product on a toy ladder: corpus, training, evaluation of every checkpoint, fits."""
+    config = ROOT / "configs" / "smoke.yaml"
+    snakemake(tmp_path, "--configfile", str(config))
+    results = tmp_path / "results" / "smoke"
+    spec = yaml.safe_load(config.read_text())
+    from taskladder.config import load_config
+    from taskladder.ladder import build
+
+    ladder = build(load_config(config))
+    for run in ladder.runs:  # every checkpoint of every rung and target was evaluated
+        metrics = pd.read_csv(results / "metrics" / f"{run.name}.csv")
+        assert sorted(metrics["step"].unique()) == list(run.checkpoints), run.name
+        assert set(metrics["task"]) >= set(spec["fit"]["tasks"])
+        assert metrics[["task_loss", "acc", "task_ce", "lm_loss"]].notna().all().all()
+    predictions = pd.read_csv(results / "predictions.csv")
+    assert set(predictions.target) == {t.name for t in ladder.targets}
+    assert predictions["actual_acc"].notna().all() and predictions["pred_acc"].between(0, 1).all()
+    assert planned_jobs(tmp_path, "--configfile", str(config)) == {}
+    # a fitting option reruns fits only: no training, no evaluation
+    changed = planned_jobs(tmp_path, "--configfile", str(config), "fit={window: 3}")
+    assert set(changed) <= {"fit_method", "figures_method", "tables", "compute_vs_error", "all"}

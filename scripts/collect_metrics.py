@@ -1,0 +1,7 @@
+"""Snakemake script: a run's per-checkpoint tables -> results/{experiment}/metrics/{run}.csv."""
+from taskladder.evaluate import collect_metrics
+from taskladder.io import setup_logging
+
+log = setup_logging(snakemake.log[0])
+frame = collect_metrics(snakemake.input, snakemake.output[0])
+log.info("%s: %d checkpoints x %d tasks", snakemake.wildcards.run, frame["step"].nunique(), frame["task"].nunique())

@@ -1,0 +1,150 @@
+"""Evaluating checkpoints: tables, aggregates, errors, the lm-eval model, the Snakemake rules."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskladder.evaluate import (EVAL_COLUMNS, CheckpointError, collect_metrics, evaluate_checkpoint, load_checkpoint,
+                                 task_requests, write_random_checkpoint)
+from taskladder.io import METRIC_COLUMNS, read_metrics
+from taskladder.scoring import ScoringError
+from taskladder.tasks import MMLU_GROUPS, Doc, Task, save_task
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fake_task(name, n=4, shots="Question: two plus two?\nAnswer: four\n\n", metric="len_norm"):
+    docs = [Doc(i, (f"{shots}Question: item {i}?\nAnswer:",) * 3, (" yes", " no", " maybe not"), i % 3)
+            for i in range(n)]
+    return Task(name, f"test:{name}", metric, 1, n, docs)
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    ckpts = [write_random_checkpoint(root / "checkpoints" / "r" / f"step{s:07d}", run="r", step=s, seed=s,
+                                     tokens=1000 * s, seq_len=128) for s in (0, 10)]
+    names = [f"mmlu_{g}" for g in MMLU_GROUPS] + ["piqa", "piqa_mc"]
+    paths = []
+    for name in names:
+        paths.append(root / "tasks" / f"{name}.jsonl")
+        save_task(fake_task(name, metric="acc" if name.endswith("_mc") else "len_norm"), paths[-1])
+    val = root / "val.npy"
+    np.save(val, np.random.default_rng(0).integers(0, 50000, 600).astype(np.uint16))
+    return root, ckpts, paths, val
+
+
+def test_evaluate_checkpoint_table(experiment):
+    root, ckpts, paths, val = experiment
+    frame = evaluate_checkpoint(ckpts[1], paths, val_path=val, batch_tokens=256)
+    assert list(frame.columns) == EVAL_COLUMNS
+    assert set(frame["task"]) == {"mmlu", "piqa", "piqa_mc", *(f"mmlu_{g}" for g in MMLU_GROUPS)}
+    assert (frame["run"] == "r").all() and (frame["step"] == 10).all() and (frame["tokens"] == 10000).all()
+    assert frame[["task_loss", "acc", "task_ce", "lm_loss", "lm_bpb"]].notna().all().all()
+    rows = frame.set_index("task")
+    mmlu = sum(w * rows.loc[f"mmlu_{g}", "task_loss"] for g, w in MMLU_GROUPS.items())
+    assert rows.loc["mmlu", "task_loss"] == pytest.approx(mmlu / sum(MMLU_GROUPS.values()))
+    assert rows.loc["mmlu", "docs"] == 16
+    assert 9 < rows.loc["piqa", "lm_loss"] < 12  # ~ ln(50k) for a random model
+
+
+def test_collect_metrics_long_format(experiment, tmp_path):
+    root, ckpts, paths, val = experiment
+    evals = []
+    for ckpt in ckpts:
+        evals.append(tmp_path / f"{ckpt.name}.csv")
+        evaluate_checkpoint(ckpt, paths[-2:], val_path=None).to_csv(evals[-1], index=False)
+    frame = collect_metrics(evals[::-1], tmp_path / "metrics" / "r.csv")
+    assert list(frame.columns[:len(METRIC_COLUMNS)]) == METRIC_COLUMNS and "acc_mc" in frame.columns
+    assert list(frame["step"]) == [0, 0, 10, 10]
+    piqa = frame[frame["task"] == "piqa"]
+    mc = frame[frame["task"] == "piqa_mc"]
+    assert list(piqa["acc_mc"]) == list(mc["acc"])
+    assert len(read_metrics(tmp_path / "metrics" / "r.csv")) == 4  # lm_loss may be empty
+
+
+def test_request_longer_than_context(experiment):
+    root, ckpts, paths, val = experiment
+    model, tokenizer, _ = load_checkpoint(ckpts[0], "cpu")
+    long = fake_task("hellaswag", n=3, shots="A long example sentence.\n\n" * 40)
+    with pytest.raises(ScoringError, match=r"hellaswag doc 0 choice 0: \d+ context \+ \d+ continuation tokens .* 128"):
+        task_requests(long, tokenizer, 128, "error")
+    requests, groups, truncated = task_requests(long, tokenizer, 128, "truncate")
+    assert truncated == 3 and all(len(r.context) + len(r.continuation) - 1 == 128 for r in requests)
+
+
+def test_checkpoint_that_fails_to_load(experiment, tmp_path):
+    root, ckpts, paths, val = experiment
+    with pytest.raises(CheckpointError, match="cannot read taskladder.json"):
+        load_checkpoint(tmp_path / "nowhere")
+    broken = tmp_path / "broken"
+    shutil.copytree(ckpts[0], broken)
+    (broken / "model.safetensors").write_bytes(b"not a model")
+    with pytest.raises(CheckpointError, match=r"broken: cannot load the model"):
+        load_checkpoint(broken, "cpu")
+    (broken / "taskladder.json").write_text(json.dumps({"run": "r"}))
+    with pytest.raises(CheckpointError, match=r"missing key\(s\) \['n', 'step', 'tokens'\]"):
+        load_checkpoint(broken, "cpu")
+
+
+def test_lm_eval_model_equals_hf(experiment):
+    """`--model taskladder` gives lm-eval's `hf` log-likelihoods (same tokenization and truncation)."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    import taskladder.lm_eval_model  # noqa: F401  (registers "taskladder")
+    from lm_eval.api.registry import get_model
+
+    root, ckpts, paths, val = experiment
+    task = fake_task("x", n=3)
+    pairs = [(c, k) for d in task.docs for c, k in zip(d.contexts, d.continuations)]
+    pairs.append(("word " * 200, " overflow"))  # longer than the context of 128: cut from the left by both
+    instances = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+    ours = get_model("taskladder")(pretrained=str(ckpts[0]), device="cpu").loglikelihood(instances)
+    ref = HFLM(pretrained=str(ckpts[0]), device="cpu", batch_size=4).loglikelihood(instances)
+    assert max(abs(a[0] - b[0]) for a, b in zip(ours, ref)) < 1e-4
+    assert [a[1] for a in ours] == [b[1] for b in ref]
+
+
+@pytest.mark.slow
+def test_evaluate_rules_end_to_end(tmp_path):
+    """rules/evaluate.smk on two runs of random checkpoints: tasks -> per-checkpoint tables -> metrics/{run}.csv."""
+    results = tmp_path / "results" / "t"
+    for run in ("a", "b"):
+        for step in (0, 10, 20):
+            write_random_checkpoint(results / "checkpoints" / run / f"step{step:07d}", run=run, step=step, seed=step,
+                                    tokens=1000 * step, seq_len=256)
+    (results / "corpus").mkdir(parents=True)
+    np.save(results / "corpus" / "val.npy", np.random.default_rng(0).integers(0, 50000, 2000).astype(np.uint16))
+    (tmp_path / "config.yaml").write_text(
+        "experiment: t\nevaluation: {tasks: [mmlu, arc_easy, arc_easy_mc], limit: 8, num_shots: 1,\n"
+        "  overflow: truncate, group_size: 2, lm_loss_tokens: 1024}\n")
+    (tmp_path / "Snakefile").write_text(f"""
+import re, sys
+sys.path.insert(0, {str(ROOT)!r})
+from taskladder.config import validate
+configfile: "config.yaml"
+validate(config)
+RESULTS = "results/t"
+TRAIN_RUNS = ["a", "b"]  # what rules/train.smk provides
+checkpoint_steps = lambda run: [0, 10, 20]
+checkpoint_dir = lambda run, step: f"{{RESULTS}}/checkpoints/{{run}}/step{{int(step):07d}}"
+checkpoint_input = checkpoint_dir
+include: {str(ROOT / "rules" / "evaluate.smk")!r}
+rule all:
+    input: expand(f"{{RESULTS}}/metrics/{{{{run}}}}.csv", run=TRAIN_RUNS)
+""")
+    snakemake = Path(sys.executable).parent / "snakemake"
+    subprocess.run([str(snakemake), "--cores", "2", "-q"], cwd=tmp_path, check=True)
+    for run in ("a", "b"):
+        frame = read_metrics(results / "metrics" / f"{run}.csv")
+        assert sorted(frame["step"].unique()) == [0, 10, 20]
+        assert set(frame["task"]) >= {"mmlu", "arc_easy", "arc_easy_mc"}
+        assert frame["acc_mc"].notna().sum() == 3
+    assert len(pd.read_csv(results / "evals" / "a" / "step0000010.csv")) == 7
