@@ -132,6 +132,15 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
     predictions = pd.read_csv(results / "predictions.csv")
     assert set(predictions.target) == {t.name for t in ladder.targets}
     assert predictions["actual_acc"].notna().all() and predictions["pred_acc"].between(0, 1).all()
+    # the engine's numbers on a trained checkpoint equal olmo_eval's ICLMetric (issue: parity on trained weights)
+    from taskladder.evaluate import load_checkpoint
+    from test_metrics import check_parity
+
+    final = tmp_path / "results" / "smoke" / "checkpoints" / "s3-0.2xC" / f"step{ladder['s3-0.2xC'].steps:07d}"
+    trained = load_checkpoint(final, "cpu") + (final,)
+    for task in ("arc_easy", "piqa"):
+        check_parity(task, trained, limit=8, ctx_len=256)
+
     assert planned_jobs(tmp_path, "--configfile", str(config)) == {}
     # a fitting option reruns fits only: no training, no evaluation
     changed = planned_jobs(tmp_path, "--configfile", str(config), "fit={window: 3}")
