@@ -4,6 +4,9 @@ The schema is split by concern: every ``schemas/*.schema.yaml`` holds a fragment
 ``{properties: {...}, required: [...]}`` and the fragments are merged into one
 top-level object schema that rejects unknown keys. ``default:`` values are filled in,
 so code downstream never guesses a default of its own.
+
+Methods the paper defines ship as data (``taskladder/methods.yaml``): a config entry named
+like one of them starts from its definition and overrides what it sets.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import jsonschema
 import yaml
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+METHODS_FILE = Path(__file__).resolve().parent / "methods.yaml"
+DEFAULT_METHODS = {"two_step": {}}
 
 
 class ConfigError(ValueError):
@@ -53,9 +58,9 @@ def _fill_defaults(validator_class):
 _Validator = _fill_defaults(jsonschema.Draft202012Validator)
 
 
-def _where(error: jsonschema.ValidationError) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
-    return path or "(top level)"
+def _where(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    parts = ([prefix] if prefix else []) + [str(p) for p in error.absolute_path]
+    return ".".join(parts) or "(top level)"
 
 
 def _coerce(value, sub: dict):
@@ -78,16 +83,56 @@ def _coerce(value, sub: dict):
     return value
 
 
+def paper_methods() -> dict:
+    """The methods of taskladder/methods.yaml, by name."""
+    return yaml.safe_load(METHODS_FILE.read_text())
+
+
+def _merged(base, override):
+    """`override` on top of `base`, recursively for mappings."""
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return copy.deepcopy(override)
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = _merged(base.get(k), v) if k in base else copy.deepcopy(v)
+    return out
+
+
+def resolve_methods(config: dict) -> None:
+    """Expand every method named like one of the paper's (methods.yaml) into its full definition,
+    with the config's own keys on top. No `methods` key means the paper's two_step only."""
+    methods = config.get("methods")
+    if methods is None:
+        methods = copy.deepcopy(DEFAULT_METHODS)
+    if not isinstance(methods, dict):
+        return  # the schema reports the type
+    known = paper_methods()
+    config["methods"] = {name: _merged(known[name], spec or {}) if name in known else spec
+                         for name, spec in methods.items()}
+
+
+def _errors(validator, instance, prefix: str = "") -> list[str]:
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    return [f"  {_where(e, prefix)}: {e.message}" for e in errors]
+
+
 def validate(config: dict, source: str = "config") -> dict:
     """Validate `config` in place (filling defaults) and return it.
 
     Raises ConfigError naming every offending key, what was expected and what was found.
     """
     full = schema()
+    resolve_methods(config)
     _coerce(config, full)
-    errors = sorted(_Validator(full).iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  {_where(e)}: {e.message}" for e in errors]
+    lines = _errors(_Validator(full), config)
+    if not lines:  # a method's `fit` overrides must make a valid `fit` section
+        fit_schema = full["properties"]["fit"]
+        for name, method in config["methods"].items():
+            overrides = _coerce(method.get("fit") or {}, fit_schema)
+            if "tasks" in overrides:
+                lines.append(f"  methods.{name}.fit.tasks: a method cannot change the tasks; set fit.tasks")
+            lines += _errors(_Validator(fit_schema), _merged(config["fit"], overrides), f"methods.{name}.fit")
+    if lines:
         raise ConfigError(f"invalid {source}:\n" + "\n".join(lines))
     check_semantics(config, source)
     return config

@@ -175,7 +175,8 @@ sigmoid_nd = Law(
     inputs=("n", "d"),
     params=("log_A", "log_B", "alpha", "beta", "E", "a", "b"),
     start=(3.0, 5.0, 0.2, 0.3, 0.0, -0.75, 1.0),  # a is replaced by (chance - 1) per task
-    bounds=((0, 10), (0, 10), (0, 1), (0, 1), (-10, 10), (-0.9999, 0), (0, 1)),
+    # the paper's: the power law's parameters >= 0 but E free (it sits inside the sigmoid)
+    bounds=((0, INF), (0, INF), (0, INF), (0, INF), (-INF, INF), (-1, 0), (0, 1)),
     value=_sigmoid_nd,
     jacobian=_sigmoid_nd_jac,
     formula="Acc(N, D) = a / (1 + exp(-(A / N^alpha + B / D^beta + E))) + b",

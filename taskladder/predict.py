@@ -1,20 +1,21 @@
 """Methods: fit step 1 and step 2 per task on ladder metrics, chain them for each target.
 
-A method is data, not code (config key ``methods``): what is chained through, which law
-each step fits and on which points.
+A method is data, not code (config key ``methods``; the paper's are in methods.yaml): what
+is chained through, which law each step fits and on which points.
 
     two_step:                         # the paper's method
       intermediate: task_loss         # metrics column chained through: task_loss, task_ce, lm_loss
       accuracy: acc                   # the accuracy predicted: acc (RC) or acc_mc (MC format)
       step1: {law: power_nd, objective: huber_log}
       step2: {law: sigmoid, objective: squares, anchor: true}
+      fit: {}                         # this method's overrides of the `fit` options
 
 Step 1 is fitted on one point per ladder run (its final tokens, the mean of its last
-checkpoints). Step 2 is fitted on every checkpoint of every ladder run, after dropping each
-run's first `drop_first` fraction and a trailing moving average of `window`; it may instead
-use other runs (`runs`, e.g. the target's own intermediate checkpoints), a step range
-(`steps`), or only checkpoints whose accuracy is `above_chance` by a margin. A method whose
-``step2`` is null fits step 1 straight to accuracy (the single-step ablation).
+`final_checkpoints` checkpoints). Step 2 is fitted on every checkpoint of every ladder run,
+after dropping each run's first `drop_first` fraction and a trailing moving average of
+`window`; it may instead use other runs (`runs`, e.g. the target's own intermediate
+checkpoints), a step range (`steps`), or only checkpoints whose accuracy is `above_chance` by
+a margin. A method whose ``step2`` is null fits step 1 straight to accuracy (single step).
 """
 
 from __future__ import annotations
@@ -52,9 +53,15 @@ def _fit_step(law: laws.Law, x, y, spec: dict, task: str, options: dict, objecti
                    use_best_start=options.get("use_best_start", False))
 
 
+def method_options(method: dict, options: dict) -> dict:
+    """The fit options of one method: the config's `fit` options under the method's own `fit`."""
+    return {**options, **(method.get("fit") or {})}
+
+
 def fit_task(metrics: pd.DataFrame, task: str, method: dict, options: dict,
              others: pd.DataFrame | None = None) -> dict:
-    """Fit one method on one task. Returns the fits and the points they were fitted on.
+    """Fit one method on one task with `options` (method_options). Returns the fits and the points
+    they were fitted on.
 
     `others`: metrics of imported runs outside the ladder, for a step 2 that names `runs`.
     """
@@ -73,8 +80,8 @@ def fit_task(metrics: pd.DataFrame, task: str, method: dict, options: dict,
         source = others[others["run"].isin(s2["runs"])] if others is not None else others
         if source is None or source.empty:
             raise ValueError(f"step 2 runs {s2['runs']} have no metrics; import them (ladder: false)")
-    p2 = step2_points(source, task, [inter, acc], drop=s2.get("drop_first", options["drop_first"]),
-                      window=s2.get("window", options["window"]), steps=s2.get("steps"))
+    p2 = step2_points(source, task, [inter, acc], drop=options["drop_first"], window=options["window"],
+                      steps=s2.get("steps"))
     if s2.get("above_chance") is not None:
         p2 = p2[p2[acc] > chance(task, options.get("chance")) + s2["above_chance"]]
         if len(p2) < 2:
@@ -120,6 +127,7 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
     `targets`: name -> {"n", "d", optional "flops", "metrics": DataFrame or None}.
     Returns (fits, predictions, points) as DataFrames.
     """
+    options = method_options(method, options)
     fit_rows, pred_rows, point_frames = [], [], []
     inter = method.get("intermediate") if method.get("step2") else None
     acc = method.get("accuracy", "acc")

@@ -32,6 +32,31 @@ def test_bad_values_name_the_key(bad, where):
         validate(_config(**bad))
 
 
+def test_paper_methods_by_name_with_overrides():
+    config = validate(_config(methods={"taskce": {}, "single_step": {"fit": {"multistart": 3}},
+                                       "mine": {"intermediate": "lm_loss", "step1": {"law": "power_flops"},
+                                                "step2": {"law": "linear"}}}))
+    taskce = config["methods"]["taskce"]
+    assert taskce["step2"]["law"] == "log_sigmoid" and taskce["fit"]["final_checkpoints"] == 1
+    assert config["methods"]["single_step"]["step2"] is None
+    assert config["methods"]["single_step"]["fit"] == {"multistart": 3}
+    assert config["methods"]["mine"]["fit"] == {} and config["methods"]["mine"]["step2"]["anchor"] is True
+    config = validate(_config(methods={"taskce": {"fit": {"window": "2"}}}))  # --config values arrive as text
+    assert config["methods"]["taskce"]["fit"] == {"final_checkpoints": 1, "target_checkpoints": 1,
+                                                  "drop_first": 0.5, "window": 2}
+    assert list(validate(_config())["methods"]) == ["two_step"]
+
+
+@pytest.mark.parametrize("fit,where", [
+    ({"window": 0}, "methods.taskce.fit.window: 0 is less than the minimum of 1"),
+    ({"windw": 2}, "methods.taskce.fit: Additional properties are not allowed \\('windw'"),
+    ({"tasks": ["piqa"]}, "methods.taskce.fit.tasks: a method cannot change the tasks"),
+])
+def test_bad_method_fit_overrides_name_the_key(fit, where):
+    with pytest.raises(ConfigError, match=where):
+        validate(_config(methods={"taskce": {"fit": fit}}))
+
+
 def test_target_without_n_or_d():
     with pytest.raises(ConfigError, match="targets.7B-4T: missing d"):
         validate(_config(targets={"7B-4T": {"n": 6887575552}}))

@@ -75,3 +75,22 @@ def test_synthetic_ladder_recovers_the_truth(tmp_path):
     assert set(points.fit_step) == {"step1", "step2"}
     assert (predictions.abs_error == (predictions.pred_acc - predictions.actual_acc).abs()).all()
     np.testing.assert_allclose(predictions.rel_error, predictions.abs_error / predictions.actual_acc)
+
+
+def test_single_step_hellaswag_lowest_minimum_is_the_papers(paper_logs):
+    """The paper's single-step HellaSwag cell (Table 6: 0.5%) is the lowest minimum of its objective;
+    from the paper's start L-BFGS-B stops in a higher one here, and the multi-start check says so."""
+    config = load_config(ROOT / "configs" / "olmo-paper-import.yaml",
+                         {"olmo_ladder_dir": str(paper_logs), "fit.tasks": ["hellaswag"], "fit.multistart": 8})
+    exp = plan(config, warn=lambda m: None)
+    ladder = pd.concat([read_olmo_ladder(r.path, r.name, r.n, ["hellaswag"]) for r in exp.imported.values() if r.ladder])
+    target = exp.targets["7B-4T"]
+    targets = {"7B-4T": dict(target.as_dict(), metrics=read_olmo_ladder(target.path, "7B-4T", target.n, ["hellaswag"]))}
+    method = config["methods"]["single_step"]
+    fits, predictions, _ = run_method("single_step", method, ladder, targets, ["hellaswag"], fit_options(config))
+    assert fits.converged[0] and not fits.starts_agree[0]
+    assert fits.best_start_objective[0] < fits.objective[0] / 5
+    fits, predictions, _ = run_method("single_step", method, ladder, targets, ["hellaswag"],
+                                      fit_options(config) | {"use_best_start": True})
+    assert 100 * predictions.rel_error[0] == pytest.approx(0.5, abs=0.1)
+    assert fits.objective[0] == pytest.approx(9.89e-5, rel=0.01)

@@ -14,13 +14,17 @@ from conftest import ROOT
 from test_predict import FIGURE2, assert_matches_table7
 
 TASKS = ["mmlu", "hellaswag", "arc_challenge", "arc_easy", "piqa", "csqa", "socialiqa", "openbookqa"]
-# paper Table 6: chained relative errors (%) for 7B-4T. The single-step row is not reproduced: its
-# fit is ill-conditioned (parameters at their bounds, several minima); see README.
+# paper Table 6: chained relative errors (%) for 7B-4T
 TABLE6 = {
     "two_step": [1.3, 1.4, 16.9, 9.4, 1.0, 4.2, 2.0, 10.6],
     "taskce": [18.3, 7.2, 21.3, 5.4, 3.1, 2.6, 0.7, 7.1],
     "lm_loss": [2.2, 4.5, 1.4, 1.2, 0.7, 5.8, 6.2, 2.0],
+    "single_step": [5.6, 0.5, 21.7, 6.1, 0.7, 5.1, 5.4, 9.0],
 }
+# The single-step objective has several local minima. For HellaSwag the paper's run reached a lower
+# one than L-BFGS-B does from the same start here (a floating-point path difference); the fit is
+# flagged (starts_agree = False) and test_predict checks that the lowest minimum gives the paper's cell.
+TABLE6_PATH_DEPENDENT = {("single_step", "hellaswag")}
 TABLE5_FLOPS = [4.3, 2.1, 2.4, 5.3, 2.0, 12.5, 5.7, 0.5]
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
@@ -75,15 +79,19 @@ def test_paper_import_workflow(tmp_path, paper_logs):
     assert changed == {"fit_method": fit_jobs, "figures_method": fit_jobs, "tables": 1, "compute_vs_error": 1,
                        "all": 1}
     # one method's option reruns that method only (and the tables that gather every method)
-    assert planned_jobs(tmp_path, *args, "methods={taskce: {step2: {window: 2}}}") == {
+    assert planned_jobs(tmp_path, *args, "methods={taskce: {fit: {window: 2}}}") == {
         "fit_method": 1, "figures_method": 1, "tables": 1, "all": 1}
     assert planned_jobs(tmp_path, "method_taskce", *args) == {}
 
     # paper Table 6 (chained relative errors, 7B-4T) and Table 5 (step-1 errors of the FLOPs input)
     rel = predictions[predictions.target == "7B-4T"].assign(rel=lambda f: 100 * f.rel_error)
     table = rel.pivot(index="method", columns="task", values="rel")
+    fits = pd.read_csv(results / "fits.csv").set_index(["method", "task", "step"])
     for method, cells in TABLE6.items():
         for task, published in zip(TASKS, cells):
+            if (method, task) in TABLE6_PATH_DEPENDENT:
+                assert not fits.loc[(method, task, "step1"), "starts_agree"], (method, task)
+                continue
             assert abs(table.loc[method, task] - published) <= 0.5, (method, task, table.loc[method, task])
     flops = rel[rel.method == "flops"].set_index("task")
     step1 = 100 * (flops.pred_loss - flops.actual_loss).abs() / flops.actual_loss
@@ -143,5 +151,6 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
 
     assert planned_jobs(tmp_path, "--configfile", str(config)) == {}
     # a fitting option reruns fits only: no training, no evaluation
-    changed = planned_jobs(tmp_path, "--configfile", str(config), "fit={window: 3}")
+    changed = planned_jobs(tmp_path, "--configfile", str(config), "--config", "fit={window: 3}")
+    assert "fit_method" in changed
     assert set(changed) <= {"fit_method", "figures_method", "tables", "compute_vs_error", "all"}
