@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from taskladder.config import validate
-from taskladder.experiment import fit_options, plan
+from taskladder.experiment import fit_options, plan, rule_resources
 
 if not workflow.overwrite_configfiles:  # a --configfile replaces the embedded default instead of merging into it
     configfile: "config.yaml"
@@ -17,8 +17,10 @@ EXP = plan(config, warn=lambda msg: print(f"WARNING: {msg}", file=sys.stderr))
 RESULTS = str(EXP.results)
 FIGURES = ["step1", "step2", "chained"]
 FMT = config["figures"]["format"]
+RESOURCES = rule_resources(config)  # per rule family: memory, time, partition, GPUs (SLURM)
 
 
+RELEASED = []  # flags of train.keep_checkpoints: final (rules/evaluate.smk)
 if config.get("ladder"):  # train and evaluate a ladder here; otherwise every run is imported
 
     include: "rules/data.smk"
@@ -39,3 +41,4 @@ rule all:
         f"{RESULTS}/fits.csv",
         expand(f"{RESULTS}/figures/{{method}}/{{figure}}.{FMT}", method=EXP.methods, figure=FIGURES),
         ANALYSES,
+        RELEASED,

@@ -11,6 +11,8 @@ rule variance:
     params:
         settings=config["analyses"]["variance"],
         figures=config["figures"],
+    resources:
+        **RESOURCES["fit"],
     log:
         f"{RESULTS}/logs/analyses/variance.log",
     script:
@@ -38,6 +40,8 @@ rule compute_vs_error:
         tasks=EXP.tasks,
         options=fit_options(config) | {"multistart": CVE["multistart"]},
         figures=config["figures"],
+    resources:
+        **RESOURCES["fit"],
     log:
         f"{RESULTS}/logs/analyses/compute_vs_error.log",
     script:

@@ -1,5 +1,5 @@
 # Corpus: sources -> (dedup, decontaminate) -> tokenizer -> token shards + held-out val slice.
-# Writes results/{experiment}/corpus/ (layout in taskladder/data.py). Needs RESULTS from the Snakefile.
+# Writes results/{experiment}/corpus/ (layout in taskladder/data.py). Needs RESULTS and RESOURCES from the Snakefile.
 
 CORPUS = {
     "manifest": f"{RESULTS}/corpus/manifest.json",
@@ -21,6 +21,8 @@ rule prepare_corpus:
         seed=config["seed"],
         experiment=config["experiment"],
     threads: 2
+    resources:
+        **RESOURCES["prepare"],
     log:
         f"{RESULTS}/logs/prepare_corpus.log",
     script:

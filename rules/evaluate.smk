@@ -1,6 +1,6 @@
 # Checkpoints -> per-checkpoint task metrics -> the per-run metrics table (DESIGN.md's long format).
 #
-# Needs RESULTS and, from rules/train.smk, TRAIN_RUNS, checkpoint_steps(run), checkpoint_dir(run, step)
+# Needs RESULTS, RESOURCES and, from rules/train.smk, TRAIN_RUNS, checkpoint_steps(run), checkpoint_dir(run, step)
 # and checkpoint_input(run, step): what a job reading a checkpoint depends on (the checkpoint itself
 # when training runs one job per checkpoint, else the run's final checkpoint).
 #
@@ -31,6 +31,8 @@ rule prepare_task:
         spec=lambda w: EVAL_TASKS[w.task],
         evaluation={k: EVAL[k] for k in ("limit", "num_shots", "lm_eval_include_path")},
         seed=config["seed"],
+    resources:
+        **RESOURCES["prepare"],
     log:
         f"{RESULTS}/logs/tasks/{{task}}.log",
     script:
@@ -52,6 +54,8 @@ for _i, (_run, _steps) in enumerate(_eval_chunks()):
             checkpoints=[checkpoint_dir(_run, s) for s in _steps],
             evaluation=EVAL,
         threads: 1
+        resources:
+            **RESOURCES["evaluate"],
         group:
             "evaluate"
         log:
@@ -67,7 +71,29 @@ rule collect_metrics:
         f"{RESULTS}/metrics/{{run}}.csv",
     wildcard_constraints:
         run="|".join(map(re.escape, EVAL_CHECKPOINTS)) or "^$",
+    resources:
+        **RESOURCES["fit"],
     log:
         f"{RESULTS}/logs/metrics/{{run}}.log",
     script:
         "../scripts/collect_metrics.py"
+
+
+# train.keep_checkpoints: final -> once a run's metrics are written, delete its intermediate
+# checkpoints (idempotent: a killed job deletes the rest when rerun). The flag file lists them.
+if config["train"]["keep_checkpoints"] == "final":
+    RELEASED = [f"{CHECKPOINTS}/{run}/released.txt" for run in TRAIN_RUNS]  # rule all asks for them
+
+    rule release_checkpoints:
+        input:
+            f"{RESULTS}/metrics/{{run}}.csv",
+        output:
+            f"{CHECKPOINTS}/{{run}}/released.txt",
+        wildcard_constraints:
+            run="|".join(map(re.escape, TRAIN_RUNS)),
+        resources:
+            **RESOURCES["fit"],
+        log:
+            f"{RESULTS}/logs/release/{{run}}.log",
+        script:
+            "../scripts/release_checkpoints.py"

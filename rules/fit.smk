@@ -18,6 +18,8 @@ rule fit_method:
         tasks=EXP.tasks,
         options=fit_options(config),
         targets={t.name: t.as_dict() for t in EXP.targets.values()},
+    resources:
+        **RESOURCES["fit"],
     log:
         f"{RESULTS}/logs/fit/{{method}}.log",
     script:
@@ -39,6 +41,8 @@ rule figures_method:
         },
     params:
         figures=config["figures"],
+    resources:
+        **RESOURCES["fit"],
     log:
         f"{RESULTS}/logs/figures/{{method}}.log",
     script:
@@ -52,6 +56,8 @@ rule tables:
     output:
         fits=report(f"{RESULTS}/fits.csv", caption="../report/fits.rst", category="tables"),
         predictions=report(f"{RESULTS}/predictions.csv", caption="../report/predictions.rst", category="tables"),
+    resources:
+        **RESOURCES["fit"],
     log:
         f"{RESULTS}/logs/tables.log",
     script:

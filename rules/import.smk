@@ -11,6 +11,8 @@ rule import_run:
     params:
         n=lambda w: EXP.source(w.run).n,
         format="olmo_ladder",
+    resources:
+        **RESOURCES["fit"],
     log:
         f"{RESULTS}/logs/import/{{run}}.log",
     script:

@@ -7,7 +7,7 @@
 # train.job: checkpoint   job k trains checkpoint k from checkpoint k-1, so evaluating checkpoint k
 #                         can start while the run trains on (clusters).
 # Rules that read checkpoint k depend on `checkpoint_input(run, step)` and read `checkpoint_dir(run, step)`.
-# Needs RESULTS and CORPUS (rules/data.smk).
+# Needs RESULTS, RESOURCES (Snakefile) and CORPUS (rules/data.smk).
 import re as _re
 
 from taskladder.ladder import build as _build_ladder
@@ -39,9 +39,11 @@ def final_checkpoints():
 
 
 _TRAIN_THREADS = (config["train"]["threads"] or 1) * config["train"]["nproc"]
-# only what changes the weights: editing fit or evaluation options must not retrain
+# only what changes the weights: editing fit or evaluation options must not retrain. The training
+# options that do not change them (_TRAIN_ONLY) reach the script through snakemake.config instead.
+_TRAIN_ONLY = ("job", "log_every", "keep_checkpoints")
 _TRAIN_CONFIG = {k: config.get(k) for k in ("experiment", "seed", "tokenizer", "ladder")}
-_TRAIN_CONFIG["train"] = {k: v for k, v in config["train"].items() if k not in ("job", "log_every")}
+_TRAIN_CONFIG["train"] = {k: v for k, v in config["train"].items() if k not in _TRAIN_ONLY}
 
 
 if config["train"]["job"] == "checkpoint":
@@ -66,7 +68,7 @@ if config["train"]["job"] == "checkpoint":
             config=_TRAIN_CONFIG,
         threads: _TRAIN_THREADS
         resources:
-            gpus=config["train"]["nproc"] if config["train"]["device"] == "cuda" else 0,
+            **RESOURCES["train"],
         log:
             f"{RESULTS}/logs/train/{{run}}/step{{step}}.log",
         script:
@@ -92,7 +94,7 @@ else:
             threads: _TRAIN_THREADS
             priority: _PRIORITY[_run.name]
             resources:
-                gpus=config["train"]["nproc"] if config["train"]["device"] == "cuda" else 0,
+                **RESOURCES["train"],
             log:
                 f"{RESULTS}/logs/train/{_run.name}.log",
             script:

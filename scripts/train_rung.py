@@ -9,6 +9,8 @@ import yaml
 snakemake = globals()["snakemake"]
 p = snakemake.params
 config = dict(p.config)
+# options that do not change the weights are not params (changing them must not retrain)
+config["train"] = {**p.config["train"], **{k: snakemake.config["train"][k] for k in ("log_every", "keep_checkpoints")}}
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 corpus = str(snakemake.input.manifest).rsplit("/", 1)[0]
 run_dir = str(snakemake.output[0]).rsplit("/", 1)[0]

@@ -140,6 +140,10 @@ def validate(config: dict, source: str = "config") -> dict:
 
 def check_semantics(config: dict, source: str = "config") -> None:
     """Checks a JSON schema cannot express."""
+    train = config.get("train") or {}
+    if train.get("keep_checkpoints") == "final" and train.get("job") == "checkpoint":
+        raise ConfigError(f"invalid {source}: train.keep_checkpoints: final deletes intermediate checkpoints, which "
+                          "train.job: checkpoint keeps as job outputs; use keep_checkpoints: weights, or train.job: run")
     for name, target in (config.get("targets") or {}).items():
         missing = [k for k in ("n", "d") if target.get(k) is None]
         if missing:

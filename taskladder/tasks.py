@@ -84,12 +84,12 @@ def expand(names: list[str]) -> list[str]:
     return out
 
 
-def check_names(names: list[str]) -> None:
+def check_names(names: list[str], where: str = "evaluation.tasks") -> None:
     unknown = [n for n in names if n not in OLMES and n not in AGGREGATES]
     if unknown:
         known = sorted([*OLMES, *AGGREGATES])
         hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
-        raise TaskError(f"unknown OLMES task name(s) {unknown} (close matches: {hints}); known: {known}. "
+        raise TaskError(f"{where}: unknown OLMES task name(s) {unknown} (close matches: {hints}); known: {known}. "
                         "Other benchmarks go in evaluation.lm_eval_tasks.")
 
 
@@ -227,7 +227,7 @@ def subset_indices(n: int, limit: int | None, seed: int, name: str) -> list[int]
 
 
 def build_olmes(name: str, *, limit: int | None = None, num_shots: int = PAPER_SHOTS, seed: int = 0) -> Task:
-    check_names([name])
+    check_names([name], where=f"task {name!r}")
     if name in AGGREGATES:
         raise TaskError(f"{name} is computed from {list(AGGREGATES[name])}; build those")
     if not 0 <= num_shots <= PAPER_SHOTS:

@@ -6,6 +6,12 @@
         train_state.pt     optimizer, RNG and data position (= step) for resuming
         log.csv            step, tokens, loss, lr, grad_norm of every step so far
 
+``train.keep_checkpoints`` bounds the disk a run takes: ``all`` keeps everything; ``weights``
+deletes a checkpoint's train_state.pt (the optimizer's two moments: twice the weights) once a
+later checkpoint of the run is complete, since only the newest is needed to resume; ``final``
+also deletes the intermediate checkpoints once the run's metrics are written
+(`release_checkpoints`, called by the workflow), keeping the final one.
+
 A checkpoint directory is written under a temporary name and renamed when complete, so a
 killed job never leaves a checkpoint that looks finished. `train_run(..., until=k)` resumes
 from the newest complete checkpoint at or before step k and trains to step k, saving every
@@ -70,6 +76,7 @@ class TrainOptions:
     init_std: float = 0.02
     log_every: int = 10
     progress: bool = True
+    keep_checkpoints: str = "all"
 
     @classmethod
     def from_config(cls, config: dict, **overrides) -> "TrainOptions":
@@ -95,17 +102,48 @@ def step_dir(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / f"step{step:07d}"
 
 
-def complete_checkpoints(run_dir: str | Path) -> list[int]:
-    """Steps of the complete checkpoint directories of a run, ascending."""
+KEEP_CHECKPOINTS = ("all", "weights", "final")
+
+
+def complete_checkpoints(run_dir: str | Path, resumable: bool = False) -> list[int]:
+    """Steps of the complete checkpoint directories of a run, ascending (with `resumable`, only those
+    that still hold their train_state.pt). A directory appears under its step name only complete."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
     steps = []
     for p in run_dir.iterdir():
         m = STEP_DIR.match(p.name)
-        if m and (p / "taskladder.json").exists() and (p / "train_state.pt").exists():
+        if m and (p / "taskladder.json").exists() and (not resumable or (p / "train_state.pt").exists()):
             steps.append(int(m.group(1)))
     return sorted(steps)
+
+
+def drop_old_train_states(run_dir: Path) -> None:
+    """keep_checkpoints `weights`: the optimizer state of every checkpoint but the newest."""
+    for step in complete_checkpoints(run_dir, resumable=True)[:-1]:
+        (step_dir(run_dir, step) / "train_state.pt").unlink(missing_ok=True)
+
+
+def release_checkpoints(run_dir: str | Path, policy: str) -> list[int]:
+    """After a run's checkpoints are evaluated: apply keep_checkpoints `policy` to them (idempotent).
+    Returns the steps whose directories were deleted (policy `final`: all but the run's last step)."""
+    if policy not in KEEP_CHECKPOINTS:
+        raise ValueError(f"train.keep_checkpoints: expected one of {KEEP_CHECKPOINTS}, found {policy!r}")
+    run_dir = Path(run_dir)
+    steps = complete_checkpoints(run_dir)
+    if policy == "all" or not steps:
+        return []
+    info = json.loads((step_dir(run_dir, steps[-1]) / "taskladder.json").read_text())
+    if steps[-1] != info["steps"]:
+        raise ValueError(f"{run_dir}: the run is not finished (last checkpoint step {steps[-1]} of {info['steps']}); "
+                         "checkpoints are released only after training")
+    drop_old_train_states(run_dir)
+    if policy == "weights":
+        return []
+    for step in steps[:-1]:
+        shutil.rmtree(step_dir(run_dir, step))
+    return steps[:-1]
 
 
 # ---- distributed --------------------------------------------------------------------------
@@ -274,8 +312,7 @@ def train_run(rung: Rung, corpus: str | Path, run_dir: str | Path, options: Trai
         run_dir.mkdir(parents=True, exist_ok=True)
         _clean_temporaries(run_dir)
     _barrier(world)
-    done = [s for s in complete_checkpoints(run_dir) if s <= until]
-    if done and done[-1] == until:
+    if until in complete_checkpoints(run_dir):
         log.info("%s: checkpoint step %d exists", rung.name, until)
         return step_dir(run_dir, until)
 
@@ -305,6 +342,7 @@ def train_run(rung: Rung, corpus: str | Path, run_dir: str | Path, options: Trai
                                                           else None)
     optimizer = make_optimizer(model, rung, options)
     step, rows = 0, []
+    done = [s for s in complete_checkpoints(run_dir, resumable=True) if s <= until]
     if done:
         state = _load_into(model, optimizer, step_dir(run_dir, done[-1]), options)
         step, rows = state["step"], state["log"]
@@ -352,6 +390,8 @@ def train_run(rung: Rung, corpus: str | Path, run_dir: str | Path, options: Trai
             t0, tok0 = time.perf_counter(), step
         if step in checkpoints:
             save_checkpoint(run_dir, rung, step, model, optimizer, tokenizer, rows, options, rank)
+            if rank == 0 and options.keep_checkpoints != "all":
+                drop_old_train_states(run_dir)
             _barrier(world)
     bar.close()
     return step_dir(run_dir, until)

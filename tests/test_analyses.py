@@ -64,3 +64,24 @@ def test_compute_vs_error_on_the_synthetic_ladder(tmp_path):
     assert (np.diff(by_n["ladder_flops"].to_numpy()) > 0).all()
     assert by_n["compute_fraction"].iloc[-1] == pytest.approx(by_n["ladder_flops"].iloc[-1] / (6.0 * n * d))
     assert by_n["rel_error"].iloc[-1] < 0.03  # all of the ladder recovers the synthetic truth
+
+
+def test_sd10_of_the_paper_logs_from_the_raw_columns(paper_logs):
+    """SD_10 over the last 10 checkpoints of 1B-10xC, as the paper's variance script computes it (population
+    SD of the raw logged values), straight from the CSV's columns; MMLU is the weighted mean of its groups."""
+    path = paper_logs / "1B-10xC.csv"
+    raw = pd.read_csv(path).sort_values("_step").tail(10)
+    table = analyses.variance(read_olmo_ladder(path, "1B-10xC", 1279395840, KNOWN_TASKS), "1B-10xC",
+                              ["hellaswag", "boolq", "mmlu"], last=10).set_index("task")
+    groups = {"stem": 0.215, "humanities": 0.335, "social_sciences": 0.219, "other": 0.231}
+    columns = {
+        "hellaswag": (raw["eval/downstream_bpb/hellaswag_val_rc_5shot_bpb"],
+                      raw["eval/downstream/hellaswag_val_rc_5shot_len_norm"]),
+        "boolq": (raw["eval/downstream_bpb/boolq_val_rc_5shot_bpb"], raw["eval/downstream/boolq_val_rc_5shot_acc"]),
+        "mmlu": tuple(sum(w * raw[f"eval/{kind}/mmlu_{g}_test_rc_5shot_{metric}"] for g, w in groups.items())
+                      for kind, metric in (("downstream_bpb", "bpb"), ("downstream", "len_norm"))),
+    }
+    for task, (loss, acc) in columns.items():
+        assert table.loc[task, "loss_sd"] == pytest.approx(np.std(loss.to_numpy()), rel=1e-9)
+        assert table.loc[task, "acc_rel_sd"] == pytest.approx(np.std(acc.to_numpy()) / acc.mean(), rel=1e-9)
+    assert table.loc["boolq", "acc_rel_sd_high"]  # the paper's example of a noisy task

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from taskladder.config import ConfigError, load_config, validate
-from taskladder.experiment import plan
+from taskladder.experiment import plan, rule_resources
 
 from conftest import ROOT
 
@@ -100,3 +100,30 @@ def test_plan_errors(tmp_path):
     config["fit"]["tasks"] = ["mmlu", "hellaswagg"]
     with pytest.raises(ConfigError, match=r"fit.tasks: unknown task\(s\) \['hellaswagg'\]"):
         plan(config)
+
+
+def test_resources_per_rule_family():
+    defaults = rule_resources(validate(_config()))
+    assert defaults == {"prepare": {"mem_mb": 4000, "runtime": 120}, "train": {"mem_mb": 4000, "runtime": 240},
+                        "evaluate": {"mem_mb": 4000, "runtime": 120}, "fit": {"mem_mb": 2000, "runtime": 30}}
+    cuda = rule_resources(validate(_config(train={"device": "cuda", "nproc": 8}, evaluation={"device": "cuda"},
+                                           resources={"train": {"partition": "gpu", "slurm_extra": "--qos=long"}})))
+    # the names snakemake-executor-plugin-slurm maps to --partition, --gpus and extra sbatch options
+    assert cuda["train"] == {"mem_mb": 4000, "runtime": 240, "slurm_partition": "gpu", "gpu": 8,
+                             "slurm_extra": "--qos=long"}
+    assert cuda["evaluate"]["gpu"] == 1 and "gpu" not in cuda["prepare"] and "gpu" not in cuda["fit"]
+    explicit = validate(_config(train={"device": "cuda", "nproc": 8}, resources={"train": {"gpus": 0}},
+                                evaluation={"device": "cpu"}))
+    assert "gpu" not in rule_resources(explicit)["train"]
+    assert rule_resources(validate(_config(resources={"evaluate": {"gpus": 2}})))["evaluate"]["gpu"] == 2
+
+
+@pytest.mark.parametrize("bad,where", [
+    ({"fit": {"gpus": 1}}, "resources.fit: Additional properties are not allowed \\('gpus'"),
+    ({"train": {"mem_mb": 0}}, "resources.train.mem_mb: 0 is less than the minimum of 1"),
+    ({"train": {"runtime": "2h"}}, "resources.train.runtime: '2h' is not of type 'integer'"),
+    ({"gpu": {}}, "resources: Additional properties are not allowed \\('gpu'"),
+])
+def test_bad_resources_name_the_key(bad, where):
+    with pytest.raises(ConfigError, match=where):
+        validate(_config(resources=bad))

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,26 +113,27 @@ def test_lm_eval_model_equals_hf(experiment):
     assert [a[1] for a in ours] == [b[1] for b in ref]
 
 
-@pytest.mark.slow
-def test_evaluate_rules_end_to_end(tmp_path):
-    """rules/evaluate.smk on two runs of random checkpoints: tasks -> per-checkpoint tables -> metrics/{run}.csv."""
-    results = tmp_path / "results" / "t"
+def evaluation_workflow(workdir: Path, group_size: int = 2) -> Path:
+    """rules/evaluate.smk alone on two runs of three random checkpoints; returns the results folder."""
+    results = workdir / "results" / "t"
     for run in ("a", "b"):
         for step in (0, 10, 20):
             write_random_checkpoint(results / "checkpoints" / run / f"step{step:07d}", run=run, step=step, seed=step,
                                     tokens=1000 * step, seq_len=256)
     (results / "corpus").mkdir(parents=True)
     np.save(results / "corpus" / "val.npy", np.random.default_rng(0).integers(0, 50000, 2000).astype(np.uint16))
-    (tmp_path / "config.yaml").write_text(
+    (workdir / "config.yaml").write_text(
         "experiment: t\nevaluation: {tasks: [mmlu, arc_easy, arc_easy_mc], limit: 8, num_shots: 1,\n"
-        "  overflow: truncate, group_size: 2, lm_loss_tokens: 1024}\n")
-    (tmp_path / "Snakefile").write_text(f"""
+        f"  overflow: truncate, group_size: {group_size}, lm_loss_tokens: 1024}}\n")
+    (workdir / "Snakefile").write_text(f"""
 import re, sys
 sys.path.insert(0, {str(ROOT)!r})
 from taskladder.config import validate
+from taskladder.experiment import rule_resources
 configfile: "config.yaml"
 validate(config)
 RESULTS = "results/t"
+RESOURCES = rule_resources(config)
 TRAIN_RUNS = ["a", "b"]  # what rules/train.smk provides
 checkpoint_steps = lambda run: [0, 10, 20]
 checkpoint_dir = lambda run, step: f"{{RESULTS}}/checkpoints/{{run}}/step{{int(step):07d}}"
@@ -140,11 +142,46 @@ include: {str(ROOT / "rules" / "evaluate.smk")!r}
 rule all:
     input: expand(f"{{RESULTS}}/metrics/{{{{run}}}}.csv", run=TRAIN_RUNS)
 """)
-    snakemake = Path(sys.executable).parent / "snakemake"
-    subprocess.run([str(snakemake), "--cores", "2", "-q"], cwd=tmp_path, check=True)
+    return results
+
+
+SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake"), "--cores", "1", "-q"]
+
+
+@pytest.mark.slow
+def test_evaluate_rules_end_to_end(tmp_path):
+    """rules/evaluate.smk on two runs of random checkpoints: tasks -> per-checkpoint tables -> metrics/{run}.csv."""
+    results = evaluation_workflow(tmp_path)
+    subprocess.run(SNAKEMAKE, cwd=tmp_path, check=True)
     for run in ("a", "b"):
         frame = read_metrics(results / "metrics" / f"{run}.csv")
         assert sorted(frame["step"].unique()) == [0, 10, 20]
         assert set(frame["task"]) >= {"mmlu", "arc_easy", "arc_easy_mc"}
         assert frame["acc_mc"].notna().sum() == 3
     assert len(pd.read_csv(results / "evals" / "a" / "step0000010.csv")) == 7
+
+
+@pytest.mark.slow
+def test_sigkill_evaluation_job_then_rerun(tmp_path):
+    """SIGKILL an evaluation job after it wrote one of its three checkpoint tables: the rerun redoes the
+    job, and every table equals an uninterrupted run's."""
+    import psutil
+
+    killed, clean = evaluation_workflow(tmp_path / "killed", group_size=3), evaluation_workflow(tmp_path / "clean")
+    subprocess.run(SNAKEMAKE, cwd=tmp_path / "clean", check=True)
+    proc = subprocess.Popen(SNAKEMAKE, cwd=tmp_path / "killed", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = killed / "evals" / "a" / "step0000000.csv"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    jobs = [c for c in psutil.Process(proc.pid).children(recursive=True)
+            if any("evaluate_checkpoint" in part for part in c.cmdline())]
+    assert first.exists() and jobs, "no evaluation job was caught mid-run"
+    for job in jobs:
+        job.kill()
+    proc.wait()
+    assert proc.returncode != 0 and not (killed / "metrics" / "a.csv").exists()
+    subprocess.run([*SNAKEMAKE, "--rerun-incomplete"], cwd=tmp_path / "killed", check=True)
+    for table in sorted((clean / "evals").rglob("*.csv")) + sorted((clean / "metrics").glob("*.csv")):
+        ours = pd.read_csv(killed / table.relative_to(clean)).drop(columns="seconds")
+        pd.testing.assert_frame_equal(ours, pd.read_csv(table).drop(columns="seconds"))

@@ -128,6 +128,29 @@ def test_sigkill_mid_run_then_rerun_loses_nothing(setup):
     assert weights(train.step_dir(tmp / "killed", rung.steps)) == weights(full)
 
 
+def test_keep_checkpoints_weights_then_final(setup, full_run):
+    """`weights` keeps every checkpoint's weights but only the newest optimizer state, and trains the
+    same weights; `final` then deletes the intermediate checkpoints, idempotently."""
+    cfg, corpus, tmp = setup
+    rung = ladder.build(cfg).rungs[0]
+    run_dir = tmp / "kept"
+    train.train_from_config(cfg, rung.name, until=rung.checkpoints[0], corpus=corpus, run_dir=run_dir,
+                            progress=False, keep_checkpoints="weights")
+    with pytest.raises(ValueError, match="the run is not finished"):
+        train.release_checkpoints(run_dir, "final")
+    final = train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=run_dir, progress=False,
+                                    keep_checkpoints="weights")
+    assert weights(final) == weights(full_run)
+    assert train.complete_checkpoints(run_dir) == list(rung.checkpoints)
+    assert train.complete_checkpoints(run_dir, resumable=True) == [rung.steps]
+    for step in rung.checkpoints:  # every checkpoint still loads
+        assert (train.step_dir(run_dir, step) / "model.safetensors").exists()
+    assert train.release_checkpoints(run_dir, "weights") == []
+    assert train.release_checkpoints(run_dir, "final") == list(rung.checkpoints[:-1])
+    assert train.complete_checkpoints(run_dir) == [rung.steps] and weights(final) == weights(full_run)
+    assert train.release_checkpoints(run_dir, "final") == []
+
+
 def test_rejects_a_step_that_is_not_a_checkpoint(setup):
     cfg, corpus, tmp = setup
     with pytest.raises(ValueError, match="not a checkpoint step"):
@@ -157,9 +180,11 @@ def test_two_process_ddp_matches_one_process(setup):
 
 SNAKEFILE = """
 from taskladder.config import validate
+from taskladder.experiment import rule_resources
 configfile: "config.yaml"
 validate(config)
 RESULTS = f"results/{{config['experiment']}}"
+RESOURCES = rule_resources(config)
 include: "{root}/rules/data.smk"
 include: "{root}/rules/train.smk"
 rule all:

@@ -1,0 +1,48 @@
+"""Writes are atomic: a process killed while writing never leaves a file a later rule trusts."""
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskladder.io import write_csv
+
+from conftest import ROOT
+
+ROWS = 200_000
+WRITER = f"""
+import sys
+import numpy as np, pandas as pd
+sys.path.insert(0, {str(ROOT)!r})
+from taskladder.io import write_csv
+k = 0
+while True:  # rewrite the table forever, each version distinguishable
+    write_csv(pd.DataFrame({{"version": k, "value": np.arange({ROWS})}}), sys.argv[1])
+    print(k, flush=True)
+    k += 1
+"""
+
+
+def test_a_killed_writer_leaves_the_old_table_or_the_new_one(tmp_path):
+    path = tmp_path / "metrics.csv"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()  # one complete version exists
+    time.sleep(0.3)  # now, most likely, in the middle of another
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    table = pd.read_csv(path)
+    assert len(table) == ROWS and table["version"].nunique() == 1
+    assert (table["value"].to_numpy() == np.arange(ROWS)).all()
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    class Broken(pd.DataFrame):
+        def to_csv(self, *args, **kwargs):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_csv(Broken({"a": [1]}), tmp_path / "out.csv")
+    assert list(tmp_path.iterdir()) == []
