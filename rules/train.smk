@@ -75,8 +75,9 @@ if config["train"]["job"] == "checkpoint":
             "../scripts/train_rung.py"
 
 else:
-    # biggest runs first (priority), so the longest job does not start last
-    _PRIORITY = {r.name: i for i, r in enumerate(sorted(LADDER.runs, key=lambda r: r.flops))}
+    # biggest runs first, and every run before any evaluation job (priority 0): the last run to train
+    # is on the critical path, an evaluation of a finished run is not
+    _PRIORITY = {r.name: 1 + i for i, r in enumerate(sorted(LADDER.runs, key=lambda r: r.flops))}
 
     for _run in LADDER.runs:
 

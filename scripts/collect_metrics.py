@@ -1,6 +1,5 @@
 """Snakemake script: a run's per-checkpoint tables -> results/{experiment}/metrics/{run}.csv."""
-from taskladder.evaluate import collect_metrics
-from taskladder.io import setup_logging
+from taskladder.io import collect_metrics, setup_logging
 
 log = setup_logging(snakemake.log[0])
 frame = collect_metrics(snakemake.input, snakemake.output[0])

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from taskladder import metrics
-from taskladder.io import METRIC_COLUMNS, read_metrics, write_csv
+from taskladder.io import METRIC_COLUMNS
 from taskladder.scoring import Request, Scorer, ScoringError, default_device
 from taskladder.tasks import AGGREGATES, Task, read_task
 
@@ -146,23 +146,6 @@ def evaluate_checkpoint(checkpoint: str | Path, task_paths, *, val_path: str | P
     log.info("%s step %s: %d tasks in %.1fs (%s)", info["run"], info["step"], len(task_paths),
              time.perf_counter() - t0, scorer.stats)
     return frame[EVAL_COLUMNS]
-
-
-def collect_metrics(eval_paths, out: str | Path | None = None) -> pd.DataFrame:
-    """Per-checkpoint tables -> a run's metrics table (DESIGN.md's long format, sorted by step and task).
-
-    Extra column `acc_mc`: the MC-format accuracy of the task (from its `<task>_mc` row), if evaluated.
-    """
-    frame = pd.concat([pd.read_csv(p) for p in eval_paths], ignore_index=True)
-    mc = frame[frame["task"].str.endswith("_mc")][["step", "task", "acc"]]
-    mc = mc.assign(task=mc["task"].str.removesuffix("_mc")).rename(columns={"acc": "acc_mc"})
-    frame = frame.merge(mc, on=["step", "task"], how="left").sort_values(["step", "task"], kind="stable")
-    columns = METRIC_COLUMNS + [c for c in frame.columns if c not in METRIC_COLUMNS]
-    frame = frame[columns].reset_index(drop=True)
-    if out is not None:
-        write_csv(frame, out)
-        read_metrics(out)  # the contract the fitting stages rely on
-    return frame
 
 
 def write_random_checkpoint(path: str | Path, *, d_model: int = 64, n_layers: int = 2, n_heads: int = 4,

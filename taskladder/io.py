@@ -1,4 +1,5 @@
-"""Files between workflow stages: atomic writes and checked reads of the metrics table."""
+"""Files between workflow stages: atomic writes, checked reads of the metrics table, and the metrics
+table of a run from its per-checkpoint tables."""
 
 from __future__ import annotations
 
@@ -95,4 +96,21 @@ def concat_csv(paths, out: str | Path) -> pd.DataFrame:
     """Concatenate CSV tables with the same meaning into one (atomically written)."""
     frame = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
     write_csv(frame, out)
+    return frame
+
+
+def collect_metrics(eval_paths, out: str | Path | None = None) -> pd.DataFrame:
+    """Per-checkpoint tables -> a run's metrics table (DESIGN.md's long format, sorted by step and task).
+
+    Extra column `acc_mc`: the MC-format accuracy of the task (from its `<task>_mc` row), if evaluated.
+    """
+    frame = pd.concat([pd.read_csv(p) for p in eval_paths], ignore_index=True)
+    mc = frame[frame["task"].str.endswith("_mc")][["step", "task", "acc"]]
+    mc = mc.assign(task=mc["task"].str.removesuffix("_mc")).rename(columns={"acc": "acc_mc"})
+    frame = frame.merge(mc, on=["step", "task"], how="left").sort_values(["step", "task"], kind="stable")
+    columns = METRIC_COLUMNS + [c for c in frame.columns if c not in METRIC_COLUMNS]
+    frame = frame[columns].reset_index(drop=True)
+    if out is not None:
+        write_csv(frame, out)
+        read_metrics(out)  # the contract the fitting stages rely on
     return frame

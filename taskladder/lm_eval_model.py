@@ -34,6 +34,7 @@ class TaskladderLM(TemplateLM):
         self.scorer = Scorer(self.model, batch_tokens=int(batch_tokens),
                              max_length=int(max_length) if max_length else None)
         self._device = self.scorer.device
+        self._encoded: dict[str, list[int]] = {}  # tok_encode's default encodings of loglikelihood's strings
 
     @property
     def eot_token_id(self) -> int:
@@ -49,9 +50,22 @@ class TaskladderLM(TemplateLM):
         return self.scorer.max_length
 
     def tok_encode(self, string: str, add_special_tokens: bool | None = None, left_truncate_len=None, **kwargs):
-        kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
-        ids = self.tokenizer.encode(string, **kw)
+        if add_special_tokens is None and string in self._encoded:
+            ids = self._encoded[string]
+        else:
+            kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+            ids = self.tokenizer.encode(string, **kw)
         return ids[-left_truncate_len:] if left_truncate_len else ids
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        # lm-eval encodes every context and context + continuation one call at a time, a document's
+        # context once per choice; encode the distinct strings in one batch first (tok_encode finds them)
+        texts = list({text for r in requests for text in (r.args[0], r.args[0] + r.args[1])})
+        self._encoded = dict(zip(texts, self.tokenizer(texts)["input_ids"]))
+        try:
+            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        finally:
+            self._encoded = {}
 
     def _request(self, context, continuation, name="") -> Request:
         if len(continuation) > self.max_length:

@@ -71,35 +71,38 @@ class _Row:
 
 
 def _common_prefix_len(a, b) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+    """Length of the common prefix of two token tuples (binary search on C-level slice comparison)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _build_row(requests: list[tuple[int, Request]], skip: int) -> _Row:
-    """The trie of the requests' inputs after their first `skip` tokens (the cached prefix)."""
+    """The trie of the requests' inputs after their first `skip` tokens (the cached prefix).
+
+    Inserted in sorted order, a request shares nodes with the one before it only (sequences with a
+    common prefix are contiguous): its nodes up to their common prefix, then new ones.
+    """
     row = _Row([], [], [])
-    children: dict[tuple[int, int], int] = {}
-    for index, r in requests:
-        nodes = []  # node of every input position >= skip
-        parent = -1
-        for pos in range(skip, len(r.inputs)):
-            tok = r.inputs[pos]
-            node = children.get((parent, tok))
-            if node is None:
-                node = len(row.tokens)
-                children[(parent, tok)] = node
-                row.tokens.append(tok)
-                row.parents.append(parent)
-                row.depths.append(pos - skip)
-            nodes.append(node)
-            parent = node
-        start = len(r.context)
-        targets = [((nodes[pos - 1 - skip] if pos - 1 >= skip else -1), tok)
-                   for pos, tok in zip(range(start, start + len(r.continuation)), r.continuation)]
-        row.targets.append((index, targets))
+    previous, previous_nodes = (), []
+    for index, r in sorted(requests, key=lambda item: item[1].inputs):
+        inputs = r.inputs[skip:]
+        shared = _common_prefix_len(previous, inputs)
+        nodes = previous_nodes[:shared]  # the node of every input position (after the prefix)
+        for depth in range(shared, len(inputs)):
+            row.parents.append(nodes[-1] if nodes else -1)
+            row.tokens.append(inputs[depth])
+            row.depths.append(depth)
+            nodes.append(len(row.tokens) - 1)
+        start = len(r.context) - skip  # the input position of the first continuation token
+        row.targets.append((index, [(nodes[pos - 1] if pos >= 1 else -1, tok)
+                                    for pos, tok in enumerate(r.continuation, start)]))
+        previous, previous_nodes = inputs, nodes
     return row
 
 
@@ -138,16 +141,24 @@ class Scorer:
         by_group: dict = {}
         for i, (r, g) in enumerate(zip(requests, groups)):
             by_group.setdefault(g if not isinstance(g, list) else tuple(g), []).append(i)
-        members = list(by_group.values())
-        # a group's stem: the inputs all its requests share, but no further than its shortest context
-        # (so every continuation token is predicted after the prefix, never inside it)
-        stems = []
-        for idx in members:
+
+        def stem(idx):
+            """The inputs all requests of a group share, but no further than its shortest context (so
+            every continuation token is predicted after the prefix, never inside it)."""
             first = requests[idx[0]].inputs
             n = min(len(requests[i].context) for i in idx)
             for i in idx[1:]:
                 n = min(n, _common_prefix_len(first, requests[i].inputs))
-            stems.append(first[:n])
+            return first[:n]
+
+        # a group whose requests share (almost) nothing is no tree: e.g. a document whose contexts were
+        # cut from the left to fit, each choice by a different amount. As one row its branches would
+        # attend over each other's length; each request is its own row instead.
+        members = []
+        for idx in by_group.values():
+            shared = len(idx) == 1 or len(stem(idx)) >= self.min_prefix
+            members += [idx] if shared else [[i] for i in idx]
+        stems = [stem(idx) for idx in members]
         order = sorted(range(len(members)), key=lambda g: stems[g])
         clusters: list[tuple[tuple[int, ...], list[int]]] = []  # (prefix, group indices)
         for g in order:

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder.evaluate import (EVAL_COLUMNS, CheckpointError, collect_metrics, evaluate_checkpoint, load_checkpoint,
+from taskladder.evaluate import (EVAL_COLUMNS, CheckpointError, evaluate_checkpoint, load_checkpoint,
                                  task_requests, write_random_checkpoint)
-from taskladder.io import METRIC_COLUMNS, read_metrics
+from taskladder.io import METRIC_COLUMNS, collect_metrics, read_metrics
 from taskladder.scoring import ScoringError
 from taskladder.tasks import MMLU_GROUPS, Doc, Task, save_task
 

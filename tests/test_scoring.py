@@ -92,3 +92,20 @@ def test_empty_continuation_and_context_raise():
         Scorer(model).score([Request((1, 2), (), "x")])
     with pytest.raises(ScoringError, match="empty context"):
         Scorer(model).score([Request((), (1, 2), "x")])
+
+
+def test_a_document_sharing_nothing_is_scored_row_by_row():
+    """Choices whose contexts were cut from the left by different amounts (the document is too long
+    for the model) share no prefix: each is its own row, not one row of all their tokens."""
+    model = tiny_model(seq_len=64)
+    rng = random.Random(2)
+    text = toks(rng, 200, 200)
+    reqs = []
+    for c in range(4):
+        cont = toks(rng, 1 + c, 1 + c)
+        reqs.append(Request(text[-(64 - len(cont) + 1):], cont))
+    scorer = Scorer(model)
+    ours = scorer.score(reqs, [0] * 4)
+    assert max(abs(ll - ref) for (ll, _), ref in zip(ours, score_naive(model, reqs))) < 1e-4
+    rows = [row for _, cluster in scorer.plan(reqs, [0] * 4) for row in cluster]
+    assert len(rows) == 4 and max(len(row.tokens) for row in rows) <= 64
