@@ -20,10 +20,11 @@ if nproc == 1:
 
     train_from_config(config, p.run, int(p.until), corpus, run_dir)
 else:
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        yaml.safe_dump(config, fh)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "taskladder.train", "--configfile", fh.name, "--rung", p.run, "--until", str(p.until),
-           "--corpus", corpus, "--run-dir", run_dir]
-    with open(snakemake.log[0], "a") as log:
+    with tempfile.TemporaryDirectory() as tmp, open(snakemake.log[0], "a") as log:
+        configfile = f"{tmp}/config.yaml"
+        with open(configfile, "w") as fh:
+            yaml.safe_dump(config, fh)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "taskladder.train", "--configfile", configfile, "--rung", p.run, "--until", str(p.until),
+               "--corpus", corpus, "--run-dir", run_dir]
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
