@@ -50,14 +50,20 @@ class Law:
                         dtype=float)
 
 
+def _power_term(log_a, v, alpha):
+    """A / v^alpha; a large exponent makes the term vanish (v^alpha overflows to inf, the term to 0)."""
+    with np.errstate(over="ignore"):
+        return np.exp(log_a) / v ** alpha
+
+
 def _power_nd(p, x):
     log_a, log_b, alpha, beta, e = p
-    return np.exp(log_a) / x["n"] ** alpha + np.exp(log_b) / x["d"] ** beta + e
+    return _power_term(log_a, x["n"], alpha) + _power_term(log_b, x["d"], beta) + e
 
 
 def _power_nd_jac(p, x):
     log_a, log_b, alpha, beta, _ = p
-    ta, tb = np.exp(log_a) / x["n"] ** alpha, np.exp(log_b) / x["d"] ** beta
+    ta, tb = _power_term(log_a, x["n"], alpha), _power_term(log_b, x["d"], beta)
     return np.column_stack([ta, tb, -ta * np.log(x["n"]), -tb * np.log(x["d"]), np.ones_like(ta)])
 
 
@@ -75,12 +81,12 @@ power_nd = Law(
 
 def _power_flops(p, x):
     log_a, alpha, e = p
-    return np.exp(log_a) / x["flops"] ** alpha + e
+    return _power_term(log_a, x["flops"], alpha) + e
 
 
 def _power_flops_jac(p, x):
     log_a, alpha, _ = p
-    t = np.exp(log_a) / x["flops"] ** alpha
+    t = _power_term(log_a, x["flops"], alpha)
     return np.column_stack([t, -t * np.log(x["flops"]), np.ones_like(t)])
 
 

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -58,3 +60,16 @@ def test_sigmoid_limits():
 def test_unknown_law_names_the_choices():
     with pytest.raises(KeyError, match="power_nd"):
         laws.get("power_law")
+
+
+def test_a_vanishing_power_term_is_zero_without_a_warning():
+    """A fit that drives alpha to hundreds (the N term vanishes) must not warn on every evaluation."""
+    x = {"n": np.array([1e5, 1e6]), "d": np.array([1e6, 1e7]), "flops": np.array([1e11, 1e12])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nd = laws.power_nd.value(np.array([3.0, 6.0, 500.0, 0.2, 1.0]), x)
+        flops = laws.power_flops.value(np.array([3.0, 500.0, 1.0]), x)
+        jac = laws.power_nd.jacobian(np.array([3.0, 6.0, 500.0, 0.2, 1.0]), x)
+    np.testing.assert_allclose(nd, np.exp(6.0) / x["d"] ** 0.2 + 1.0)
+    np.testing.assert_allclose(flops, 1.0)
+    assert np.all(jac[:, [0, 2]] == 0)
