@@ -154,11 +154,15 @@ class Scorer:
         # a group whose requests share (almost) nothing is no tree: e.g. a document whose contexts were
         # cut from the left to fit, each choice by a different amount. As one row its branches would
         # attend over each other's length; each request is its own row instead.
-        members = []
+        members, stems = [], []
         for idx in by_group.values():
-            shared = len(idx) == 1 or len(stem(idx)) >= self.min_prefix
-            members += [idx] if shared else [[i] for i in idx]
-        stems = [stem(idx) for idx in members]
+            shared = stem(idx)
+            if len(idx) > 1 and len(shared) < self.min_prefix:
+                members += [[i] for i in idx]
+                stems += [stem([i]) for i in idx]
+            else:
+                members.append(idx)
+                stems.append(shared)
         order = sorted(range(len(members)), key=lambda g: stems[g])
         clusters: list[tuple[tuple[int, ...], list[int]]] = []  # (prefix, group indices)
         for g in order:
