@@ -38,15 +38,14 @@ def variance(metrics: pd.DataFrame, run: str, tasks: list[str], last: int = 10) 
 
 def largest_run(metrics: pd.DataFrame) -> str:
     """The ladder run with the most training compute at its last checkpoint."""
-    last = metrics.sort_values("step").groupby("run").tail(1)
-    flops = last["flops"] if "flops" in last else 6 * last["n"] * last["tokens"]
-    return str(last.loc[flops.idxmax(), "run"])
+    runs = run_summary(metrics)
+    return str(runs["run"].iloc[int(np.argmax(runs["flops"].to_numpy()))])
 
 
 def run_summary(metrics: pd.DataFrame) -> pd.DataFrame:
     """One row per run: n, final tokens d, FLOPs and data multiple xC = d / (20 n)."""
-    last = metrics.sort_values("step").groupby("run").tail(1).drop_duplicates("run")
-    out = last[["run", "n", "tokens"]].rename(columns={"tokens": "d"}).reset_index(drop=True)
+    last = metrics.sort_values(["run", "step"], kind="stable").groupby("run").tail(1).reset_index(drop=True)
+    out = last[["run", "n", "tokens"]].rename(columns={"tokens": "d"})
     out["flops"] = (last["flops"].to_numpy() if "flops" in last else 6 * out["n"] * out["d"])
     out["xc"] = (out["d"] / (20 * out["n"])).round(1)
     return out

@@ -85,3 +85,15 @@ def test_sd10_of_the_paper_logs_from_the_raw_columns(paper_logs):
         assert table.loc[task, "loss_sd"] == pytest.approx(np.std(loss.to_numpy()), rel=1e-9)
         assert table.loc[task, "acc_rel_sd"] == pytest.approx(np.std(acc.to_numpy()) / acc.mean(), rel=1e-9)
     assert table.loc["boolq", "acc_rel_sd_high"]  # the paper's example of a noisy task
+
+
+def test_largest_run_and_summary_with_colliding_row_labels():
+    """Frames concatenated with their own row labels share labels; runs are found by position."""
+    small = _run("small", 10, [100, 200, 300], [3.0, 2.0, 1.0], [0.3, 0.4, 0.5])
+    big = _run("big", 20, [400, 600, 800], [2.0, 1.5, 1.0], [0.4, 0.5, 0.6])
+    metrics = pd.concat([big, small])  # labels 0, 1, 2 appear twice: both final rows have label 2
+    assert metrics.index.duplicated().any()
+    assert analyses.largest_run(metrics) == "big"
+    summary = analyses.run_summary(metrics).set_index("run")
+    assert summary.loc["big", "d"] == 800 and summary.loc["small", "d"] == 300
+    assert summary.loc["big", "flops"] == 6 * 20 * 800

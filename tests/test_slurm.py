@@ -2,6 +2,7 @@
 profiles/slurm. Every job goes through sbatch, sacct records it, a pre-empted and a crashed training job
 resume from their checkpoints, and the results equal a local run's.
 Run with `pytest -m slurm` (needs root; installs Debian's slurm-wlm, munge and mariadb when missing)."""
+import importlib.util
 import os
 import re
 import shutil
@@ -36,6 +37,8 @@ PREEMPT, CRASH = "t1-0.1xC", "s3-0.2xC"
 @pytest.fixture(scope="module")
 def slurm_env(tmp_path_factory):
     """A running single-node SLURM cluster; yields the environment its client commands need."""
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        pytest.skip("the package snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
     if os.geteuid() != 0:
         pytest.skip("starting munged, slurmdbd, slurmctld and slurmd (tests/slurm/cluster.sh) needs root")
     if not (shutil.which("sbatch") or shutil.which("apt-get")):
