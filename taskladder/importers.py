@@ -196,9 +196,9 @@ def check_entry(name: str, entry: dict) -> dict:
     for k, v in columns.items():
         if k not in COLUMN_KEYS:
             _fail(f"{key}.columns.{k}", f"unknown column key; expected among {list(COLUMN_KEYS)}")
-        if k == "run":
+        if k == "run" and v is not None:
             _strings(v, f"{key}.columns.run")
-        elif not isinstance(v, str) or not v:
+        elif v is not None and (not isinstance(v, str) or not v):
             _fail(f"{key}.columns.{k}", f"expected a column name, found {v!r}")
     spec["columns"] = {k: columns.get(k) for k in COLUMN_KEYS}
     for k, column in (("n", "n"), ("seed", "seed"), ("group", "group")):
@@ -292,6 +292,17 @@ def check_entry(name: str, entry: dict) -> dict:
 
 def _per(unit: str) -> str:
     return unit.rsplit("_", 1)[-1]
+
+
+def loss_factor(metric: str, unit: str, bytes_per_token: float | None = None) -> float:
+    """What a loss of `metric` in `unit` (bits or nats, per byte or per token; TaskCE: bits or nats) is multiplied
+    by to be in the contract's unit."""
+    factor = 1.0
+    if unit.startswith("bits") != CONTRACT_UNITS[metric].startswith("bits"):
+        factor *= math.log(2) if unit.startswith("bits") else 1 / math.log(2)
+    if "_per_" in unit and _per(unit) != _per(CONTRACT_UNITS[metric]):
+        factor *= 1 / bytes_per_token if _per(unit) == "token" else bytes_per_token
+    return factor
 
 
 # ----------------------------------------------------------------------------- reading files
@@ -438,12 +449,7 @@ def _convert(values: np.ndarray, metric: str, spec: dict, raw, column: str, rows
                                                        "set nats if the column holds the TaskCE itself)")
         values = -values
     else:
-        factor = 1.0
-        if unit.startswith("bits") != CONTRACT_UNITS[metric].startswith("bits"):
-            factor *= math.log(2) if unit.startswith("bits") else 1 / math.log(2)
-        if _per(unit) != _per(CONTRACT_UNITS[metric]):
-            bpt = units["bytes_per_token"]
-            factor *= 1 / bpt if _per(unit) == "token" else bpt
+        factor = loss_factor(metric, unit, units.get("bytes_per_token"))
         if factor != 1.0:
             values = values * factor
     _check(values > 0, raw, values, column, rows, "expected a loss > 0")
@@ -459,6 +465,9 @@ def _metric(raw: pd.DataFrame, spec: dict, metric: str, task: str, rows: Rows) -
     if column is None:
         if metric in spec["optional"]:
             return np.full(len(raw), np.nan), None
+        if spec["format"] == "lm_eval" and metric in ("task_loss", "task_ce"):
+            raise InputError(f"{rows.path}: no {metric} of task '{task}': it is computed from the per-sample "
+                             "log-likelihoods, which lm-eval writes with --log_samples (samples_*.jsonl)")
         what = f"for {metric} of task '{task}'" if metric in PER_TASK else f"for {metric}"
         raise InputError(f"{rows.path}: missing column '{templates[0]}' {what}"
                          + (f" (nor {templates[1:]})" if len(templates) > 1 else "")
@@ -602,11 +611,11 @@ def _check_runs(frame: pd.DataFrame, spec: dict, rows: Rows) -> None:
         same = frame[dup & (frame["run"] == first["run"]).to_numpy() & (frame["step"] == first["step"]).to_numpy()
                      & (frame["task"] == first["task"]).to_numpy()]
         hint = ""
-        if not spec["columns"]["step"] and spec["tokens_per_step"] is None:
-            hint = (f"; without a step column (imported.{spec['name']}.columns.step) each run has one checkpoint")
-        elif spec["columns"]["seed"] and spec["columns"]["run"]:
+        if spec["columns"]["seed"] and spec["columns"]["run"]:
             hint = (f"; if they are runs with different seeds, name runs by seed too: imported.{spec['name']}"
                     f".columns.run: [{spec['columns']['run']}, {spec['columns']['seed']}]")
+        elif not spec["columns"]["step"] and spec["tokens_per_step"] is None:
+            hint = f"; without a step column (imported.{spec['name']}.columns.step) each run has one checkpoint"
         raise InputError(f"{rows.path}: duplicate step {first['step']} in {rows.labels(same['_row'])} (run "
                          f"'{first['run']}', task '{first['task']}'); each checkpoint must appear once{hint}")
     for (run, task), part in frame.groupby(["run", "task"], sort=False):
@@ -712,9 +721,8 @@ def read_manifest(run_dir: Path, spec: dict) -> tuple[dict, str]:
         if not isinstance(ck, dict) or set(ck) != {"results", "step", "tokens"}:
             raise InputError(f"{where}: checkpoints[{i}]: expected {{results, step, tokens}}, found {ck!r}")
         for k in ("step", "tokens"):
-            least = 0 if k == "step" else 1
-            if not isinstance(ck[k], (int, float)) or isinstance(ck[k], bool) or not ck[k] >= least:
-                raise InputError(f"{where}: checkpoints[{i}].{k}: expected a number >= {least}, found {ck[k]!r}")
+            if not isinstance(ck[k], (int, float)) or isinstance(ck[k], bool) or not ck[k] >= 0:
+                raise InputError(f"{where}: checkpoints[{i}].{k}: expected a number >= 0, found {ck[k]!r}")
     return manifest, where
 
 

@@ -1,0 +1,153 @@
+"""lm-eval output directories as imported runs: real output of lm-eval's own evaluator on a tiny model."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from taskladder.evaluate import evaluate_task, load_model, write_random_checkpoint
+from taskladder.importers import check_entry, missing_metrics, read_entry
+from taskladder.io import InputError
+from taskladder.scoring import Scorer
+from taskladder.tasks import build_lm_eval
+
+STEPS = {10: 40_000, 20: 80_000}  # step -> tokens
+
+
+def write_tasks(folder):
+    """Two local multiple-choice tasks (lm-eval tasks can read local JSON files): one reports acc and acc_norm,
+    the other acc only."""
+    data = folder / "qa.jsonl"
+    with open(data, "w") as f:
+        for i in range(6):
+            f.write(json.dumps({"question": f"What comes after {i}?", "choices": [str(i + 1), "blue", "a small cat"],
+                                "label": i % 3}) + "\n")
+    for task, metrics in (("tiny_qa", ["acc", "acc_norm"]), ("tiny_yes", ["acc"])):
+        listed = "".join(f"  - metric: {m}\n" for m in metrics)
+        (folder / f"{task}.yaml").write_text(f"""task: {task}
+dataset_path: json
+dataset_kwargs:
+  data_files: {{test: {data}}}
+output_type: multiple_choice
+test_split: test
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: label
+metric_list:
+{listed}""")
+    return folder
+
+
+def lm_eval_run(out_dir, checkpoints, tasks_dir, log_samples):
+    """What `lm_eval --model taskladder --model_args pretrained=CKPT --output_path OUT [--log_samples]` writes for
+    each checkpoint (lm-eval's evaluator and its EvaluationTracker, as its command line calls them), and the
+    manifest."""
+    import taskladder.lm_eval_model  # noqa: F401  (registers the "taskladder" model)
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
+    listed = []
+    for step, ckpt in checkpoints.items():
+        tracker = EvaluationTracker(output_path=str(out_dir / f"step{step}"))
+        results = simple_evaluate(model="taskladder", model_args=f"pretrained={ckpt},device=cpu",
+                                  tasks=["tiny_qa", "tiny_yes"], task_manager=manager, log_samples=log_samples,
+                                  evaluation_tracker=tracker)
+        samples = results.pop("samples", None)
+        tracker.save_results_aggregated(results=results, samples=samples)
+        for task in results["configs"] if log_samples else []:
+            tracker.save_results_samples(task_name=task, samples=samples[task])
+        listed.append(f"  - {{results: step{step}, step: {step}, tokens: {STEPS[step]}}}\n")
+    (out_dir / "manifest.yaml").write_text("n: 123456\ncheckpoints:\n" + "".join(listed))
+    return out_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm_eval")
+    tasks_dir = write_tasks(root)
+    checkpoints = {step: write_random_checkpoint(root / "ckpt" / f"step{step}", d_model=32, n_layers=1, seq_len=128,
+                                                 seed=step) for step in STEPS}
+    with_samples = lm_eval_run(root / "with_samples", checkpoints, tasks_dir, log_samples=True)
+    without = lm_eval_run(root / "without_samples", checkpoints, tasks_dir, log_samples=False)
+    return root, checkpoints, with_samples, without
+
+
+def test_task_loss_from_the_samples_equals_our_evaluation(runs):
+    root, checkpoints, with_samples, _ = runs
+    m = read_entry("tiny", {"file": str(with_samples), "format": "lm_eval"})
+    assert sorted(m["task"].unique()) == ["tiny_qa", "tiny_yes"] and list(m["step"].unique()) == [10, 20]
+    assert (m["n"] == 123456).all() and m.set_index("step")["tokens"].to_dict() == STEPS
+    for step, ckpt in checkpoints.items():
+        model, tokenizer = load_model(ckpt, "cpu")
+        task = build_lm_eval("tiny_qa", include_path=str(root))
+        ours = evaluate_task(Scorer(model), task, tokenizer)  # taskladder's own scorer on the same documents
+        row = m[(m["step"] == step) & (m["task"] == "tiny_qa")].iloc[0]
+        assert row["task_loss"] == pytest.approx(ours["task_loss"], rel=1e-4)
+        assert row["task_ce"] == pytest.approx(ours["task_ce"], rel=1e-4)
+        results = json.loads(next((with_samples / f"step{step}").rglob("results_*.json")).read_text())["results"]
+        assert row["acc"] == results["tiny_qa"]["acc_norm,none"]  # lm-eval's acc_norm where the task reports it
+        yes = m[(m["step"] == step) & (m["task"] == "tiny_yes")].iloc[0]
+        assert yes["acc"] == results["tiny_yes"]["acc,none"]  # else its acc
+        assert yes["task_loss"] > 0
+    assert missing_metrics(m) == {"tiny_qa": ["lm_loss", "acc_mc"], "tiny_yes": ["lm_loss", "acc_mc"]}
+
+
+def test_without_samples_the_run_has_accuracy_only(runs):
+    _, _, with_samples, without = runs
+    m = read_entry("tiny", {"file": str(without), "format": "lm_eval"})
+    full = read_entry("tiny", {"file": str(with_samples), "format": "lm_eval"})
+    np.testing.assert_array_equal(m["acc"], full["acc"])
+    assert m["task_loss"].isna().all() and m["task_ce"].isna().all()
+    assert missing_metrics(m)["tiny_qa"] == ["task_loss", "task_ce", "lm_loss", "acc_mc"]
+    # a config that needs the task loss says so at the source
+    with pytest.raises(InputError, match=r"without_samples: no task_loss of task 'tiny_qa'.*--log_samples"):
+        read_entry("tiny", {"file": str(without), "format": "lm_eval", "optional": []})
+
+
+def test_manifest_inline_names_tasks_and_group(runs, tmp_path):
+    _, _, with_samples, _ = runs
+    entry = {"file": str(with_samples), "format": "lm_eval", "task_names": {"qa": "tiny_qa"}, "group": "web",
+             "manifest": {"n": 99, "seed": 3, "checkpoints": [{"results": "step20", "step": 20, "tokens": 80_000}]}}
+    copy = tmp_path / "run"
+    shutil.copytree(with_samples / "step20", copy / "step20")
+    m = read_entry("tiny", dict(entry, file=str(copy)), tasks=["qa"])
+    assert list(m["task"]) == ["qa"] and m["n"].iloc[0] == 99 and m["group"].iloc[0] == "web"
+    assert m["seed"].iloc[0] == 3 and m["step"].iloc[0] == 20
+    with pytest.raises(InputError, match=r"unknown task name\(s\) \['hellaswag'\]"):
+        read_entry("tiny", dict(entry, file=str(copy)), tasks=["hellaswag"])
+
+
+def test_manifest_errors(runs, tmp_path):
+    _, _, with_samples, _ = runs
+    run = tmp_path / "run"
+    shutil.copytree(with_samples, run)
+    entry = {"file": str(run), "format": "lm_eval"}
+    manifest = (run / "manifest.yaml").read_text()
+    (run / "manifest.yaml").write_text(manifest.replace("  - {results: step20, step: 20, tokens: 80000}\n", ""))
+    with pytest.raises(InputError, match=r"run: results file\(s\) \['step20/.*json'\] are not in the manifest"):
+        read_entry("r", entry)
+    (run / "manifest.yaml").write_text(manifest.replace("step: 20,", "step: 10,"))
+    with pytest.raises(InputError, match=r"duplicate step 10 in step10/.*, step20/"):
+        read_entry("r", entry)
+    (run / "manifest.yaml").write_text(manifest.replace("tokens: 80000", "tokens: 30000"))
+    with pytest.raises(InputError, match=r"run: run 'r': tokens decrease with step, 40000 at step 10 \(step10/"):
+        read_entry("r", entry)
+    (run / "manifest.yaml").write_text(manifest.replace("n: 123456\n", ""))
+    with pytest.raises(InputError, match=r"manifest.yaml: n: expected the run's non-embedding parameters"):
+        read_entry("r", entry)
+    (run / "manifest.yaml").unlink()
+    with pytest.raises(InputError, match=r"run/manifest.yaml: manifest not found"):
+        read_entry("r", entry)
+    next(run.rglob("samples_tiny_qa_*.jsonl")).write_text('{"doc_id": 0}\n')
+    with pytest.raises(InputError, match=r"samples_tiny_qa_.*jsonl: line 1: not an lm-eval sample"):
+        read_entry("r", dict(entry, manifest={"n": 5, "checkpoints": [
+            {"results": "step10", "step": 10, "tokens": 1}, {"results": "step20", "step": 20, "tokens": 2}]}))
+
+
+def test_an_lm_eval_entry_is_the_lm_eval_preset():
+    spec = check_entry("r", {"file": "runs/r", "format": "lm_eval", "overrides": {"boolq": {"acc": "{task}/acc,none"}}})
+    assert spec["preset"] == "lm_eval" and spec["metrics"]["acc"] == ["{task}/acc_norm,none", "{task}/acc,none"]
+    assert spec["overrides"] == {"boolq": {"acc": ["{task}/acc,none"]}}
+    assert spec["task_names"]["csqa"] == "commonsense_qa"
