@@ -223,7 +223,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         elif path.suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         elif path.suffix == ".jsonl":
-            frame.to_json(tmp, orient="records", lines=True)
+            frame.to_json(tmp, orient="records", lines=True, double_precision=15)
         else:
             raise ValueError(f"{path}: unknown table suffix; expected .csv, .tsv, .parquet or .jsonl")
     return path
