@@ -287,6 +287,8 @@ def check_entry(name: str, entry: dict) -> dict:
     spec["filters"] = filters
     spec["sparse"] = bool(spec.get("sparse", False))
     spec["ladder"] = bool(spec.get("ladder", True))
+    for k in ("n", "seed", "group"):
+        spec.setdefault(k, None)
     return spec
 
 
@@ -313,7 +315,7 @@ class Rows:
     """Where a table's rows come from, for error messages: `label(i)` names row i (its index label)."""
 
     path: Path
-    kind: str = "row"  # row, line or results file
+    kind: str = "row"  # row (CSV, TSV, parquet) or line (JSONL)
     offset: int = 2  # CSV: the header is row 1, the first data row is row 2
     files: dict | None = None  # lm-eval: index -> results file
 
@@ -379,7 +381,9 @@ def _numbers(raw: pd.DataFrame, column: str, rows: Rows, required: bool = True) 
         raise InputError(f"{rows.path}: missing column '{column}'")
     cells = raw[column]
     values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values) & (~_empty(cells) | required)
+    bad = ~np.isfinite(values)
+    if bad.any() and not required:  # an empty cell of an optional column is a missing value
+        bad[bad] = ~_empty(cells[bad])
     if bad.any():
         i = np.flatnonzero(bad)
         more = f" ({i.size} bad cells in this column)" if i.size > 1 else ""
@@ -528,7 +532,7 @@ def _keys(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
            "expected tokens > 0 (0 only at step 0)")
     _check((step >= 0) & (step == np.round(step)), raw, step, cols["step"] or "step", rows,
            "expected a whole step >= 0")
-    out["step"], out["tokens"] = step.astype(np.int64), tokens.astype(np.int64)
+    out["step"], out["tokens"] = step.astype(np.int64), np.rint(tokens).astype(np.int64)
     if present("flops"):
         flops = _numbers(raw, cols["flops"], rows) * units["flops"]
         _check(flops > 0, raw, flops, cols["flops"], rows, "expected FLOPs > 0")
@@ -590,16 +594,16 @@ def _aggregate(task: str, parts: dict, frames: dict, rows: Rows) -> pd.DataFrame
     first = frames[next(iter(parts))]
     out = first.drop(columns=list(PER_TASK)).assign(task=task)  # lm_loss: the same for every part
     at = pd.MultiIndex.from_frame(first[keys])
+    aligned = {}
+    for part in parts:
+        indexed = frames[part].set_index(keys)
+        if len(indexed) != len(at) or not at.isin(indexed.index).all():
+            raise InputError(f"{rows.path}: task '{task}' averages {list(parts)}, but '{part}' is not at every "
+                             f"checkpoint of '{next(iter(parts))}'")
+        aligned[part] = indexed.reindex(at)
     total = sum(parts.values())
     for metric in PER_TASK:
-        values = []
-        for part in parts:
-            indexed = frames[part].set_index(keys)
-            if len(indexed) != len(at) or not at.isin(indexed.index).all():
-                raise InputError(f"{rows.path}: task '{task}' averages {list(parts)}, but '{part}' is not at every "
-                                 f"checkpoint of '{next(iter(parts))}'")
-            values.append(indexed[metric].reindex(at).to_numpy())
-        out[metric] = sum(w * v for w, v in zip(parts.values(), values)) / total
+        out[metric] = sum(w * aligned[part][metric].to_numpy() for part, w in parts.items()) / total
     return out
 
 
@@ -668,8 +672,9 @@ def read_entry(name: str, entry: dict, base_dir: str | Path | None = None, tasks
     path = Path(spec["file"])
     if base_dir is not None and not path.is_absolute():
         path = Path(base_dir) / path
-    if spec["format"] == "lm_eval":
+    if spec["format"] == "lm_eval":  # one row per checkpoint; n, group and seed are columns of it
         raw, rows = lm_eval_table(path, spec)
+        spec = {**spec, "n": None, "columns": {**spec["columns"], **{k: k for k in ("group", "seed") if k in raw}}}
     else:
         raw, rows = read_table(path, spec["format"])
     return table_metrics(raw, spec, rows, tasks)
@@ -728,7 +733,8 @@ def read_manifest(run_dir: Path, spec: dict) -> tuple[dict, str]:
 
 def lm_eval_table(run_dir: str | Path, spec: dict) -> tuple[pd.DataFrame, Rows]:
     """An lm-eval run directory as a table: one row per checkpoint of its manifest, columns n, step, tokens (and
-    group, seed) and `<task>/<lm-eval metric key>`, plus `<task>/task_loss` and `<task>/task_ce` from the samples."""
+    group, seed where given) and `<task>/<lm-eval metric key>` (e.g. `hellaswag/acc_norm,none`), plus
+    `<task>/task_loss` and `<task>/task_ce` where lm-eval logged the samples."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"lm-eval output directory not found: {run_dir}")
@@ -763,13 +769,7 @@ def lm_eval_table(run_dir: str | Path, spec: dict) -> tuple[pd.DataFrame, Rows]:
         raise InputError(f"{run_dir}: results file(s) {[str(p.relative_to(run_dir)) for p in unlisted]} are not in the "
                          f"manifest ({where}); list every checkpoint with its step and tokens")
     raw = pd.DataFrame.from_records(records)
-    for k in ("group", "seed"):
-        if raw[k].isna().all():
-            raw = raw.drop(columns=k)
-        else:
-            spec["columns"][k] = k
-    spec["n"] = None
-    return raw, Rows(run_dir, files=files)
+    return raw.drop(columns=[k for k in ("group", "seed") if raw[k].isna().all()]), Rows(run_dir, files=files)
 
 
 def _lm_eval_results(path: Path) -> dict[str, dict]:

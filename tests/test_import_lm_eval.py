@@ -119,31 +119,34 @@ def test_manifest_inline_names_tasks_and_group(runs, tmp_path):
         read_entry("tiny", dict(entry, file=str(copy)), tasks=["hellaswag"])
 
 
-def test_manifest_errors(runs, tmp_path):
-    _, _, with_samples, _ = runs
+@pytest.mark.parametrize("old, new, expected", [
+    ("  - {results: step20, step: 20, tokens: 80000}\n", "",
+     r"run: results file\(s\) \['step20/.*json'\] are not in the manifest"),
+    ("step: 20,", "step: 10,", r"duplicate step 10 in step10/.*, step20/"),
+    ("tokens: 80000", "tokens: 30000", r"run: run 'r': tokens decrease with step, 40000 at step 10 \(step10/"),
+    ("n: 123456\n", "", r"manifest.yaml: n: expected the run's non-embedding parameters"),
+    ("checkpoints:", "checkpoint:", r"manifest.yaml: expected a mapping with `checkpoints`"),
+])
+def test_manifest_errors(runs, tmp_path, old, new, expected):
     run = tmp_path / "run"
-    shutil.copytree(with_samples, run)
-    entry = {"file": str(run), "format": "lm_eval"}
-    manifest = (run / "manifest.yaml").read_text()
-    (run / "manifest.yaml").write_text(manifest.replace("  - {results: step20, step: 20, tokens: 80000}\n", ""))
-    with pytest.raises(InputError, match=r"run: results file\(s\) \['step20/.*json'\] are not in the manifest"):
-        read_entry("r", entry)
-    (run / "manifest.yaml").write_text(manifest.replace("step: 20,", "step: 10,"))
-    with pytest.raises(InputError, match=r"duplicate step 10 in step10/.*, step20/"):
-        read_entry("r", entry)
-    (run / "manifest.yaml").write_text(manifest.replace("tokens: 80000", "tokens: 30000"))
-    with pytest.raises(InputError, match=r"run: run 'r': tokens decrease with step, 40000 at step 10 \(step10/"):
-        read_entry("r", entry)
-    (run / "manifest.yaml").write_text(manifest.replace("n: 123456\n", ""))
-    with pytest.raises(InputError, match=r"manifest.yaml: n: expected the run's non-embedding parameters"):
-        read_entry("r", entry)
+    shutil.copytree(runs[2], run)
+    manifest = run / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace(old, new))
+    with pytest.raises(InputError, match=expected):
+        read_entry("r", {"file": str(run), "format": "lm_eval"})
+
+
+def test_missing_manifest_and_broken_samples(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs[2], run)
     (run / "manifest.yaml").unlink()
     with pytest.raises(InputError, match=r"run/manifest.yaml: manifest not found"):
-        read_entry("r", entry)
+        read_entry("r", {"file": str(run), "format": "lm_eval"})
     next(run.rglob("samples_tiny_qa_*.jsonl")).write_text('{"doc_id": 0}\n')
+    manifest = {"n": 5, "checkpoints": [{"results": "step10", "step": 10, "tokens": 1},
+                                        {"results": "step20", "step": 20, "tokens": 2}]}
     with pytest.raises(InputError, match=r"samples_tiny_qa_.*jsonl: line 1: not an lm-eval sample"):
-        read_entry("r", dict(entry, manifest={"n": 5, "checkpoints": [
-            {"results": "step10", "step": 10, "tokens": 1}, {"results": "step20", "step": 20, "tokens": 2}]}))
+        read_entry("r", {"file": str(run), "format": "lm_eval", "manifest": manifest})
 
 
 def test_an_lm_eval_entry_is_the_lm_eval_preset():
