@@ -1,5 +1,5 @@
 """Snakemake script: fit one method on the ladder metrics and predict every target."""
-from taskladder.predict import fit_and_write
+from taskladder.methods import fit_and_write
 from taskladder.io import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -10,10 +10,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
-from taskladder.predict import run_method
+from taskladder.laws import training_flops
+from taskladder.methods import run_method
+from taskladder.predict import FitError
+
+log = logging.getLogger(__name__)
 
 
 def variance(metrics: pd.DataFrame, run: str, tasks: list[str], last: int = 10) -> pd.DataFrame:
@@ -46,7 +52,7 @@ def run_summary(metrics: pd.DataFrame) -> pd.DataFrame:
     """One row per run: n, final tokens d, FLOPs and data multiple xC = d / (20 n)."""
     last = metrics.sort_values(["run", "step"], kind="stable").groupby("run").tail(1).reset_index(drop=True)
     out = last[["run", "n", "tokens"]].rename(columns={"tokens": "d"})
-    out["flops"] = (last["flops"].to_numpy() if "flops" in last else 6 * out["n"] * out["d"])
+    out["flops"] = training_flops(out["n"], out["d"], last["flops"] if "flops" in last else None)
     out["xc"] = (out["d"] / (20 * out["n"])).round(1)
     return out
 
@@ -66,7 +72,7 @@ def compute_vs_error(metrics: pd.DataFrame, target_name: str, target: dict, meth
                      tasks: list[str], options: dict, orders=("flops", "n", "xc"), progress=None) -> pd.DataFrame:
     """Prediction error for one target as the ladder grows, for each ordering of its runs."""
     runs = run_summary(metrics)
-    target_flops = target.get("flops") or 6 * target["n"] * target["d"]
+    target_flops = float(training_flops(target["n"], target["d"], target.get("flops")))
     rows = []
     for order in orders:
         for subset in ladder_subsets(runs, order):
@@ -74,7 +80,12 @@ def compute_vs_error(metrics: pd.DataFrame, target_name: str, target: dict, meth
             if len(used) < 5:  # step 1 has five parameters
                 continue
             sub = metrics[metrics["run"].isin(subset)]
-            _, predictions, _ = run_method(method_name, method, sub, {target_name: target}, tasks, options)
+            try:
+                predictions = run_method(method_name, method, sub, {target_name: target}, tasks, options,
+                                         interval={"draws": 0}).predictions
+            except FitError as e:  # e.g. the first runs by FLOPs all have one model size
+                log.info("compute vs error: %s with %d runs skipped: %s", order, len(subset), e)
+                continue
             ladder_flops = float(used["flops"].sum())
             for p in predictions.itertuples():
                 rows.append({"order": order, "runs": len(subset), "last_run": subset[-1],

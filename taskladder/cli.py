@@ -67,7 +67,7 @@ def _fit_args(p):
 def fit_command(args) -> None:
     from taskladder.experiment import fit_options
     from taskladder.io import concat_csv
-    from taskladder.predict import fit_and_write
+    from taskladder.methods import fit_and_write
 
     config = load_config(args.configfile, None if args.configfile else {"experiment": "cli"})
     targets = dict(args.target)

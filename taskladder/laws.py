@@ -1,9 +1,14 @@
 """Functional forms of the task scaling laws, each with its analytic Jacobian.
 
-A law maps inputs (a dict of named 1-D arrays) and a parameter vector to predictions.
+A law maps inputs (a dict of named arrays) and a parameter vector to predictions.
 Parameters are the ones the optimizer sees (e.g. log A); `published` turns them into
 the ones the paper prints (A). Every law carries its start point and bounds, so one
-fitting routine (`taskladder.fit.fit_law`) serves them all.
+fitting routine (`taskladder.fit`) serves them all.
+
+Laws are batched: parameters of shape (P,) with inputs of shape (n,) give values (n,) and a
+Jacobian (n, P); a stack of parameter vectors (B, P) with inputs of shape (n,) or (B, n) gives
+values (B, n) and a Jacobian (B, n, P), one row per parameter vector (the fitting routine runs
+many starts and many resampled ladders at once this way).
 
     power_nd      L(N, D) = A / N^alpha + B / D^beta + E          (step 1, paper eq. 1)
     power_flops   L(C)    = A / C^alpha + E                       (step 1 from FLOPs, sec 6.1)
@@ -50,6 +55,26 @@ class Law:
                         dtype=float)
 
 
+def training_flops(n, d, logged=None):
+    """Training compute C of a run or target: the FLOPs it logged where given (finite and > 0), else 6 N D."""
+    n, d = np.asarray(n, dtype=float), np.asarray(d, dtype=float)
+    if logged is None:
+        return 6.0 * n * d
+    logged = np.asarray(logged, dtype=float)
+    return np.where(np.isfinite(logged) & (logged > 0), logged, 6.0 * n * d)
+
+
+def _columns(p):
+    """The parameters as columns that broadcast against the inputs: p[..., i] with a trailing axis."""
+    p = np.asarray(p, dtype=float)
+    return [p[..., i, None] for i in range(p.shape[-1])]
+
+
+def _stack(columns):
+    """Jacobian columns -> (..., n, P), every column broadcast to the values' shape."""
+    return np.stack(np.broadcast_arrays(*columns), axis=-1)
+
+
 def _power_term(log_a, v, alpha):
     """A / v^alpha; a large exponent makes the term vanish (v^alpha overflows to inf, the term to 0)."""
     with np.errstate(over="ignore"):
@@ -57,14 +82,15 @@ def _power_term(log_a, v, alpha):
 
 
 def _power_nd(p, x):
-    log_a, log_b, alpha, beta, e = p
+    log_a, log_b, alpha, beta, e = _columns(p)
     return _power_term(log_a, x["n"], alpha) + _power_term(log_b, x["d"], beta) + e
 
 
 def _power_nd_jac(p, x):
-    log_a, log_b, alpha, beta, _ = p
+    log_a, log_b, alpha, beta, _ = _columns(p)
     ta, tb = _power_term(log_a, x["n"], alpha), _power_term(log_b, x["d"], beta)
-    return np.column_stack([ta, tb, -ta * np.log(x["n"]), -tb * np.log(x["d"]), np.ones_like(ta)])
+    ta, tb = np.broadcast_arrays(ta, tb)
+    return _stack([ta, tb, -ta * np.log(x["n"]), -tb * np.log(x["d"]), np.ones_like(ta)])
 
 
 power_nd = Law(
@@ -80,14 +106,14 @@ power_nd = Law(
 
 
 def _power_flops(p, x):
-    log_a, alpha, e = p
+    log_a, alpha, e = _columns(p)
     return _power_term(log_a, x["flops"], alpha) + e
 
 
 def _power_flops_jac(p, x):
-    log_a, alpha, _ = p
+    log_a, alpha, _ = _columns(p)
     t = _power_term(log_a, x["flops"], alpha)
-    return np.column_stack([t, -t * np.log(x["flops"]), np.ones_like(t)])
+    return _stack([t, -t * np.log(x["flops"]), np.ones_like(t)])
 
 
 power_flops = Law(
@@ -103,16 +129,16 @@ power_flops = Law(
 
 
 def _sigmoid(p, x):
-    a, l0, k, b = p
+    a, l0, k, b = _columns(p)
     return a * expit(k * (x["x"] - l0)) + b
 
 
 def _sigmoid_jac(p, x):
-    a, l0, k, _ = p
+    a, l0, k, _ = _columns(p)
     z = x["x"] - l0
     s = expit(k * z)
     ds = s * (1 - s)
-    return np.column_stack([s, -a * k * ds, a * z * ds, np.ones_like(s)])
+    return _stack([s, -a * k * ds, a * z * ds, np.ones_like(s)])
 
 
 sigmoid = Law(
@@ -128,16 +154,26 @@ sigmoid = Law(
 
 
 def _log_sigmoid(p, x):
-    a, ce0, k = p
+    a, ce0, k = _columns(p)
     return 1 - a * log_expit(-k * (x["x"] - ce0))
 
 
 def _log_sigmoid_jac(p, x):
-    a, ce0, k = p
+    a, ce0, k = _columns(p)
     z = x["x"] - ce0
     ls = log_expit(-k * z)
     s = expit(k * z)  # d/du log sigmoid(u) = 1 - sigmoid(u) = sigmoid(-u); here u = -k z
-    return np.column_stack([-ls, -a * s * k, a * s * z])
+    return _stack([-ls, -a * s * k, a * s * z])
+
+
+def _linear(p, x):
+    w, c = _columns(p)
+    return w * x["x"] + c
+
+
+def _linear_jac(p, x):
+    w, _ = _columns(p)
+    return _stack([x["x"] + 0 * w, np.ones_like(w)])
 
 
 log_sigmoid = Law(
@@ -158,22 +194,24 @@ linear = Law(
     params=("w", "c"),
     start=(-0.5, 1.0),
     bounds=((-INF, INF), (-INF, INF)),
-    value=lambda p, x: p[0] * x["x"] + p[1],
-    jacobian=lambda p, x: np.column_stack([x["x"], np.ones_like(x["x"])]),
+    value=_linear,
+    jacobian=_linear_jac,
     formula="Acc(L) = w * L + c",
 )
 
 
 def _sigmoid_nd(p, x):
-    a, b = p[5], p[6]
-    return a * expit(_power_nd(p[:5], x)) + b
+    p = np.asarray(p, dtype=float)
+    a, b = _columns(p)[5:]
+    return a * expit(_power_nd(p[..., :5], x)) + b
 
 
 def _sigmoid_nd_jac(p, x):
-    a = p[5]
-    s = expit(_power_nd(p[:5], x))
-    inner = _power_nd_jac(p[:5], x) * (a * s * (1 - s))[:, None]
-    return np.column_stack([inner, s, np.ones_like(s)])
+    p = np.asarray(p, dtype=float)
+    a = _columns(p)[5]
+    s = expit(_power_nd(p[..., :5], x))
+    inner = _power_nd_jac(p[..., :5], x) * (a * s * (1 - s))[..., None]
+    return np.concatenate([inner, _stack([s, np.ones_like(s)])], axis=-1)
 
 
 sigmoid_nd = Law(

@@ -1,13 +1,20 @@
 """Figures in the spirit of the paper's Figures 2-4, one panel per task.
 
 - step 1: the intermediate (task loss) against training tokens, one colour per model size,
-  fitted curves extended to the target, predicted (open star) and actual (filled) target.
-- step 2: accuracy against the intermediate, smoothed checkpoints, fitted curve with a
-  95% prediction band (2 residual SDs), target prediction and actual.
-- chained: accuracy against training compute 6ND, the chained prediction per model size,
-  the target's prediction annotated with its error when the actual is known.
+  fitted curves extended to the target, predicted (open star, with its interval) and actual
+  (filled) target.
+- step 2: accuracy against the intermediate, smoothed checkpoints, the fitted curve, the target's
+  prediction with its intervals on both axes, and its actual.
+- chained: accuracy against training compute, the chained prediction per model size, the
+  target's prediction with its interval; a small table in the panel gives each target's
+  prediction, interval, actual and error.
+- members (the ensemble): per task each member's prediction and interval, its weight, the
+  ensemble's, and the actual.
 
-Fits that did not converge, or whose multi-start check disagreed, are titled in red.
+Panel titles are red where a fit did not converge. A panel whose predictions are flagged
+(`taskladder.predictability`) names the flags under its title; a task at chance on the ladder is
+not predictable at this scale: its fits are not drawn as laws. Axis limits come from the data,
+the targets and their intervals; curves stay inside them.
 """
 
 from __future__ import annotations
@@ -23,15 +30,17 @@ import pandas as pd  # noqa: E402
 
 from taskladder import laws  # noqa: E402
 from taskladder.io import atomic_path  # noqa: E402
+from taskladder.laws import training_flops  # noqa: E402
 
 TARGET_COLOR = "#d62728"
+FLAG_COLOR = "#b35806"
 LABELS = {"task_loss": "task loss (bpb)", "task_ce": "TaskCE (nats)", "lm_loss": "LM loss (nats/token)"}
 
 
-def _grid(n: int):
+def _grid(n: int, width: float = 3.6, height: float = 3.0):
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, list(axes.flat[:n])
@@ -56,54 +65,124 @@ def _fit_row(fits: pd.DataFrame, task: str, step: str):
 
 
 def _fit_of(fits: pd.DataFrame, task: str, step: str):
+    """(law, parameters, converged) of a task's step; (None, None, True) where there is none."""
     row = _fit_row(fits, task, step)
     if row is None:
         return None, None, True
     law = laws.get(row["law"])
-    ok = bool(row["converged"]) and bool(row["starts_agree"])
-    return law, law.from_published(row.to_dict()), ok
+    return law, law.from_published(row.to_dict()), bool(row["converged"])
 
 
-def _title(ax, task: str, ok: bool, extra: str = ""):
-    ax.set_title(task + extra + ("" if ok else "\n(fit not converged / starts disagree)"),
-                 fontsize=9, color="black" if ok else TARGET_COLOR)
+def _flags(predictions: pd.DataFrame, task: str) -> list[str]:
+    if "flags" not in predictions:
+        return []
+    found = predictions.loc[predictions["task"] == task, "flags"].fillna("")
+    return sorted({f for text in found for f in str(text).split(";") if f})
+
+
+def _title(ax, task: str, converged: bool, flags: list[str]):
+    lines = [task]
+    if not converged:
+        lines.append("(fit not converged)")
+    if "at_chance" in flags:
+        lines.append("at chance: not predictable at this scale")
+    elif flags:
+        lines.append("flagged: " + ", ".join(flags))
+    ax.set_title("\n".join(lines), fontsize=8, color="black" if converged else TARGET_COLOR)
+    if flags and converged:
+        ax.title.set_color(FLAG_COLOR)
+
+
+def _limits(*arrays, pad: float = 0.08, log: bool = False):
+    """Axis limits around every finite value given (data, targets, intervals)."""
+    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays if a is not None])
+    values = values[np.isfinite(values) & ((values > 0) if log else True)]
+    if not len(values):
+        return None
+    lo, hi = values.min(), values.max()
+    if log:
+        return lo / (hi / lo) ** pad, hi * (hi / lo) ** pad
+    span = (hi - lo) or abs(hi) or 1.0
+    return lo - pad * span, hi + pad * span
+
+
+def _clipped(y, limits):
+    """A curve with the points outside the axis limits left out (so it stops at the panel's edge)."""
+    y = np.asarray(y, dtype=float).copy()
+    if limits is not None:
+        y[(y < limits[0]) | (y > limits[1])] = np.nan
+    return y
 
 
 def _targets(predictions: pd.DataFrame, task: str) -> pd.DataFrame:
     return predictions[predictions["task"] == task]
 
 
+def _errorbar(ax, x, y, lo=None, hi=None, xlo=None, xhi=None):
+    """The target's prediction: an open star with its interval (where there is one)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    yerr = None if lo is None else np.abs(np.vstack([y - np.asarray(lo, float), np.asarray(hi, float) - y]))
+    xerr = None if xlo is None else np.abs(np.vstack([x - np.asarray(xlo, float), np.asarray(xhi, float) - x]))
+    if yerr is not None or xerr is not None:
+        ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="none", ecolor=TARGET_COLOR, elinewidth=1, capsize=3, zorder=4)
+    ax.scatter(x, y, marker="*", s=120, facecolor="white", edgecolor=TARGET_COLOR, zorder=5, label="target predicted")
+
+
+def _actual(ax, x, y):
+    ax.scatter(x, y, marker="o", s=26, color=TARGET_COLOR, zorder=6, label="target actual")
+
+
+def _table(ax, tg: pd.DataFrame):
+    """A small table of each target's prediction, interval, actual and error, in the panel's corner."""
+    lines = []
+    for t in tg.itertuples():
+        text = f"{t.target}: {100 * t.pred_acc:.1f}"
+        if np.isfinite(getattr(t, "pred_lo", np.nan)):
+            text += f" [{100 * t.pred_lo:.1f}, {100 * t.pred_hi:.1f}]"
+        if np.isfinite(t.actual_acc):
+            text += f"  actual {100 * t.actual_acc:.1f}, err {100 * t.abs_error:.1f}"
+        lines.append(text)
+    if lines:
+        ax.text(0.98, 0.03, "\n".join(lines), transform=ax.transAxes, ha="right", va="bottom", fontsize=6,
+                family="monospace", color=TARGET_COLOR,
+                bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
+
+
 def step1_figure(fits, predictions, points, tasks):
     fig, axes = _grid(len(tasks))
     for ax, task in zip(axes, tasks):
         law, p, ok = _fit_of(fits, task, "step1")
+        flags = _flags(predictions, task)
         pts = points[(points["task"] == task) & (points["fit_step"] == "step1")]
         tg = _targets(predictions, task)
         single = "step2" not in set(fits.loc[fits["task"] == task, "step"])
-        ycol = ("pred_acc", "actual_acc") if single else ("pred_loss", "actual_loss")
-        d_max = max([pts["d"].max(), *tg["d"].tolist()]) * 1.5
-        if law.inputs == ("flops",):
-            grid = np.geomspace(pts["flops"].min() / 2, max([pts["flops"].max(), *(6 * tg["n"] * tg["d"])]) * 1.5)
-            ax.plot(grid, law(p, {"flops": grid}), color="gray", lw=1)
-            ax.scatter(pts["flops"], pts["y"], c=[_colors(pts["n"])[n] for n in pts["n"]], s=18, zorder=3)
-            xs = 6 * tg["n"] * tg["d"]
-            ax.set_xlabel("training FLOPs")
-        else:
-            colors = _colors(list(pts["n"]) + list(tg["n"]))
-            for n in sorted(set(pts["n"]) | set(tg["n"])):
-                grid = np.geomspace(pts["d"].min() / 2, d_max)
-                ax.plot(grid, law(p, {"n": np.full_like(grid, n), "d": grid}), color=colors[n], lw=1,
-                        label=_size(n))
-                mine = pts[pts["n"] == n]
-                ax.scatter(mine["d"], mine["y"], color=colors[n], s=18, zorder=3)
-            xs = tg["d"]
-            ax.set_xlabel("training tokens D")
-        ax.scatter(xs, tg[ycol[0]], marker="*", s=120, facecolor="none", edgecolor=TARGET_COLOR, zorder=4,
-                   label="target predicted")
-        ax.scatter(xs, tg[ycol[1]], marker="o", s=30, color=TARGET_COLOR, zorder=4, label="target actual")
+        y, lo, hi, actual = (("pred_acc", "pred_lo", "pred_hi", "actual_acc") if single
+                             else ("pred_loss", "loss_lo", "loss_hi", "actual_loss"))
+        flops = law.inputs == ("flops",)
+        xcol = "flops" if flops else "d"
+        tx = training_flops(tg["n"], tg["d"]) if flops else tg["d"].to_numpy(dtype=float)
+        xlim = _limits(pts[xcol], tx, log=True)
+        ylim = _limits(pts["y"], tg[y], tg.get(lo), tg.get(hi), tg[actual])
+        colors = _colors(list(pts["n"]) + list(tg["n"]))
+        drawn = "at_chance" not in flags
+        sizes = [None] if flops else sorted(set(pts["n"]) | set(tg["n"]))
+        for n in sizes:
+            grid = np.geomspace(*xlim, 200)
+            x = {"flops": grid} if flops else {"n": np.full_like(grid, n), "d": grid}
+            if drawn:
+                ax.plot(grid, _clipped(law(p, x), ylim), color="gray" if flops else colors[n], lw=1,
+                        label=None if flops else _size(n))
+        ax.scatter(pts[xcol], pts["y"], c=[colors[n] for n in pts["n"]], s=18, zorder=3)
+        _errorbar(ax, tx, tg[y], tg.get(lo), tg.get(hi))
+        _actual(ax, tx, tg[actual])
         ax.set_xscale("log")
-        ax.set_ylabel("accuracy" if single else LABELS.get(_fit_row(fits, task, "step1")["y"], "intermediate"))
-        _title(ax, task, ok)
+        ax.set_xlim(*xlim)
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.set_xlabel("training FLOPs" if flops else "training tokens D")
+        row = _fit_row(fits, task, "step1")
+        ax.set_ylabel("accuracy" if single else LABELS.get(row["y"], "intermediate"))
+        _title(ax, task, ok, flags)
     axes[0].legend(fontsize=6, loc="upper right")
     return fig
 
@@ -112,26 +191,28 @@ def step2_figure(fits, predictions, points, tasks):
     fig, axes = _grid(len(tasks))
     for ax, task in zip(axes, tasks):
         law, p, ok = _fit_of(fits, task, "step2")
+        flags = _flags(predictions, task)
         if law is None:
             ax.text(0.5, 0.5, "single-step method:\nno step 2", ha="center", va="center", transform=ax.transAxes)
-            _title(ax, task, True)
+            _title(ax, task, True, flags)
             continue
         pts = points[(points["task"] == task) & (points["fit_step"] == "step2")]
+        tg = _targets(predictions, task)
         colors = _colors(pts["n"])
         ax.scatter(pts["x"], pts["y"], c=[colors[n] for n in pts["n"]], s=6, alpha=0.6)
-        tg = _targets(predictions, task)
-        lo = min(pts["x"].min(), tg["pred_loss"].min(), tg["actual_loss"].min()) * 0.9
-        grid = np.linspace(lo, pts["x"].max() * 1.02, 200)
-        curve = law(p, {"x": grid})
-        sd = float(np.std(pts["y"] - law(p, {"x": pts["x"].to_numpy()})))
-        ax.plot(grid, curve, color="black", lw=1)
-        ax.fill_between(grid, curve - 2 * sd, curve + 2 * sd, color="gray", alpha=0.25, lw=0)
-        ax.scatter(tg["pred_loss"], tg["pred_acc"], marker="*", s=120, facecolor="none", edgecolor=TARGET_COLOR,
-                   zorder=4)
-        ax.scatter(tg["actual_loss"], tg["actual_acc"], marker="o", s=30, color=TARGET_COLOR, zorder=4)
+        xlim = _limits(pts["x"], tg["pred_loss"], tg.get("loss_lo"), tg.get("loss_hi"), tg["actual_loss"])
+        ylim = _limits(pts["y"], tg["pred_acc"], tg.get("pred_lo"), tg.get("pred_hi"), tg["actual_acc"])
+        if "at_chance" not in flags:
+            grid = np.linspace(*xlim, 200)
+            ax.plot(grid, _clipped(law(p, {"x": grid}), ylim), color="black", lw=1)
+        _errorbar(ax, tg["pred_loss"], tg["pred_acc"], tg.get("pred_lo"), tg.get("pred_hi"), tg.get("loss_lo"),
+                  tg.get("loss_hi"))
+        _actual(ax, tg["actual_loss"], tg["actual_acc"])
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
         ax.set_xlabel(LABELS.get(_fit_row(fits, task, "step2")["x"], "intermediate"))
         ax.set_ylabel("accuracy")
-        _title(ax, task, ok)
+        _title(ax, task, ok, flags)
     return fig
 
 
@@ -140,33 +221,38 @@ def chained_figure(fits, predictions, points, tasks):
     for ax, task in zip(axes, tasks):
         law1, p1, ok1 = _fit_of(fits, task, "step1")
         law2, p2, ok2 = _fit_of(fits, task, "step2")
+        flags = _flags(predictions, task)
         pts1 = points[(points["task"] == task) & (points["fit_step"] == "step1")]
         pts2 = points[(points["task"] == task) & (points["fit_step"] == "step2")]
         tg = _targets(predictions, task)
         colors = _colors(list(pts1["n"]) + list(tg["n"]))
+        tc = training_flops(tg["n"], tg["d"])
         if not pts2.empty:
-            ax.scatter(6 * pts2["n"] * pts2["tokens"], pts2["y"], c=[colors[n] for n in pts2["n"]], s=5, alpha=0.4)
+            c2 = training_flops(pts2["n"], pts2["tokens"])
+            ax.scatter(c2, pts2["y"], c=[colors[n] for n in pts2["n"]], s=5, alpha=0.4)
         else:
-            ax.scatter(6 * pts1["n"] * pts1["d"], pts1["y"], c=[colors[n] for n in pts1["n"]], s=18)
-        d_max = max([pts1["d"].max(), *tg["d"].tolist()]) * 1.5
-        for n in sorted(set(pts1["n"]) | set(tg["n"])):
-            d = np.geomspace(pts1["d"].min() / 4, d_max, 200)
-            x = {"n": np.full_like(d, n), "d": d, "flops": 6 * n * d}
-            acc = law1(p1, x) if law2 is None else law2(p2, {"x": law1(p1, x)})
-            ax.plot(6 * n * d, acc, color=colors[n], lw=1, label=_size(n))
-        for t in tg.itertuples():
-            c = 6 * t.n * t.d
-            ax.scatter([c], [t.pred_acc], marker="*", s=140, facecolor="none", edgecolor=TARGET_COLOR, zorder=4)
-            text = f"{t.target}: pred {100 * t.pred_acc:.1f}"
-            if np.isfinite(t.actual_acc):
-                ax.scatter([c], [t.actual_acc], marker="o", s=30, color=TARGET_COLOR, zorder=4)
-                text += f"\nactual {100 * t.actual_acc:.1f}, err {100 * t.abs_error:.1f} pts"
-            ax.annotate(text, (c, t.pred_acc), xytext=(-6, -18), textcoords="offset points", ha="right",
-                        fontsize=7, color=TARGET_COLOR)
+            c2 = training_flops(pts1["n"], pts1["d"])
+            ax.scatter(c2, pts1["y"], c=[colors[n] for n in pts1["n"]], s=18)
+        ydata = pts2["y"] if not pts2.empty else pts1["y"]
+        xlim = _limits(c2, tc, log=True)
+        ylim = _limits(ydata, tg["pred_acc"], tg.get("pred_lo"), tg.get("pred_hi"), tg["actual_acc"])
+        if "at_chance" not in flags:
+            for n in sorted(set(pts1["n"]) | set(tg["n"])):
+                # where the chain is defined for this size: its own runs' tokens (or up to the target's)
+                ds = list(pts1.loc[pts1["n"] == n, "d"]) + list(tg.loc[tg["n"] == n, "d"])
+                d = np.geomspace(pts1["d"].min() / 2, max(ds) * 1.2, 200)
+                x = {"n": np.full_like(d, n), "d": d, "flops": 6 * n * d}
+                acc = law1(p1, x) if law2 is None else law2(p2, {"x": law1(p1, x)})
+                ax.plot(6 * n * d, _clipped(acc, ylim), color=colors[n], lw=1, label=_size(n))
+        _errorbar(ax, tc, tg["pred_acc"], tg.get("pred_lo"), tg.get("pred_hi"))
+        _actual(ax, tc, tg["actual_acc"])
+        _table(ax, tg)
         ax.set_xscale("log")
-        ax.set_xlabel("training compute 6ND (FLOPs)")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_xlabel("training compute (FLOPs)")
         ax.set_ylabel("accuracy")
-        _title(ax, task, ok1 and ok2)
+        _title(ax, task, ok1 and ok2, flags)
     axes[0].legend(fontsize=6, loc="upper left")
     return fig
 
@@ -182,6 +268,58 @@ def method_figures(fits, predictions, points, outputs: dict, format: str = "png"
         fig = FIGURES[name](fits, predictions, points, tasks)
         fig.suptitle(f"{method}: {name}", fontsize=11)
         _save(fig, path, format, dpi)
+
+
+def members_figure(predictions: pd.DataFrame, weights: pd.DataFrame, path, name: str = "ensemble",
+                   format: str = "png", dpi: int = 130) -> None:
+    """Per task and target: each member's prediction and interval (with its weight), the ensemble's and the actual."""
+    tasks = list(dict.fromkeys(predictions.loc[predictions["method"] == name, "task"]))
+    fig, axes = _grid(len(tasks), width=3.8, height=2.8)
+    for ax, task in zip(axes, tasks):
+        w = weights[weights["task"] == task].set_index("method")["weight"]
+        rows = predictions[(predictions["task"] == task) & predictions["method"].isin(list(w.index) + [name])]
+        for target, frame in rows.groupby("target", sort=False):
+            frame = frame.set_index("method").loc[[m for m in [*w.index, name] if m in set(frame.index)]]
+            ys = np.arange(len(frame))[::-1]
+            colors = [TARGET_COLOR if m == name else "#4c72b0" for m in frame.index]
+            ax.errorbar(frame["pred_acc"], ys, xerr=np.abs(np.vstack([frame["pred_acc"] - frame["pred_lo"],
+                                                                      frame["pred_hi"] - frame["pred_acc"]])),
+                        fmt="none", ecolor=colors, elinewidth=1, capsize=2)
+            ax.scatter(frame["pred_acc"], ys, c=colors, s=[14 + 80 * w.get(m, 1.0) for m in frame.index], zorder=3)
+            act = frame["actual_acc"].dropna()
+            if len(act):
+                ax.axvline(act.iloc[0], color="black", lw=1, ls="--", label=f"{target} actual")
+            ax.set_yticks(ys, [f"{m} ({w[m]:.2f})" if m in w else m for m in frame.index], fontsize=6)
+            break  # one target per panel: the first
+        ax.set_xlabel("predicted accuracy", fontsize=7)
+        _title(ax, task, True, _flags(rows[rows["method"] == name], task))
+    fig.suptitle(f"{name}: members (weight), predictions and intervals", fontsize=10)
+    _save(fig, path, format, dpi)
+
+
+def backtest_figure(backtest: pd.DataFrame, path, format: str = "png", dpi: int = 130) -> None:
+    """Per task: the held-out runs' actual accuracy and each method's prediction with its interval."""
+    tasks = list(dict.fromkeys(backtest["task"]))
+    methods = list(dict.fromkeys(backtest["method"]))
+    cmap = plt.get_cmap("tab10")
+    fig, axes = _grid(len(tasks), width=4.0, height=2.8)
+    for ax, task in zip(axes, tasks):
+        rows = backtest[backtest["task"] == task]
+        runs = list(dict.fromkeys(rows.sort_values(["n", "d"])["run"]))
+        x = {r: i for i, r in enumerate(runs)}
+        for j, method in enumerate(methods):
+            mine = rows[rows["method"] == method]
+            xs = mine["run"].map(x) + (j - len(methods) / 2) * 0.08
+            ax.errorbar(xs, mine["pred"], yerr=np.abs(np.vstack([mine["pred"] - mine["lo"], mine["hi"] - mine["pred"]])),
+                        fmt="o", ms=2.5, lw=0.8, color=cmap(j % 10), label=method)
+        actual = rows.drop_duplicates("run").set_index("run")["actual"]
+        ax.scatter([x[r] for r in actual.index], actual, marker="_", s=120, color="black", zorder=5, label="actual")
+        ax.set_xticks(range(len(runs)), runs, rotation=60, fontsize=6)
+        ax.set_ylabel("accuracy", fontsize=7)
+        ax.set_title(task, fontsize=8)
+    axes[0].legend(fontsize=5, ncol=2)
+    fig.suptitle("backtests: the ladder's largest runs predicted from its smaller ones", fontsize=10)
+    _save(fig, path, format, dpi)
 
 
 def _save(fig, path, format="png", dpi=130):

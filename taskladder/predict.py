@@ -1,4 +1,4 @@
-"""Methods: fit step 1 and step 2 per task on ladder metrics, chain them for each target.
+"""Fit one method's two steps on one task and chain them at a target.
 
 A method is data, not code (config key ``methods``; the paper's are in methods.yaml): what
 is chained through, which law each step fits and on which points.
@@ -16,41 +16,35 @@ after dropping each run's first `drop_first` fraction and a trailing moving aver
 `window`; it may instead use other runs (`runs`, e.g. the target's own intermediate
 checkpoints), a step range (`steps`), or only checkpoints whose accuracy is `above_chance` by
 a margin. A method whose ``step2`` is null fits step 1 straight to accuracy (single step).
+
+Points are made for a batch of versions of the data at once (`Sample`): the ladder as measured
+(one version) for the fit, or resampled ladders for the prediction intervals; the same code
+makes both (`make_points`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from taskladder import laws
 from taskladder.fit import FitResult, fit_law
-from taskladder.smoothing import final_points, step2_points
+from taskladder.laws import training_flops
+from taskladder.smoothing import Run, cells, final_value, first_kept, runs_of, smooth
 
 # accuracy of random guessing, used to start step 2 at a = chance - 1 (paper's start)
 CHANCE = {"piqa": 0.5, "socialiqa": 1 / 3, "csqa": 0.2, "boolq": 0.5, "winogrande": 0.5}
 DEFAULT_CHANCE = 0.25
 
-PREDICTION_COLUMNS = ["method", "task", "target", "n", "d", "pred_loss", "actual_loss", "pred_acc",
-                      "actual_acc", "abs_error", "rel_error"]
+
+class FitError(ValueError):
+    """Data a method cannot be fitted on; the message names the method, task and what is missing."""
 
 
 def chance(task: str, overrides: dict | None = None) -> float:
     return (overrides or {}).get(task, CHANCE.get(task, DEFAULT_CHANCE))
-
-
-def step1_inputs(points: pd.DataFrame, law: laws.Law) -> dict[str, np.ndarray]:
-    return {k: points[k].to_numpy(dtype=float) for k in law.inputs}
-
-
-def _fit_step(law: laws.Law, x, y, spec: dict, task: str, options: dict, objective: str) -> FitResult:
-    start = spec.get("start")
-    if start is None and "a" in law.params:  # sigmoid-shaped accuracy laws start at a = chance - 1
-        start = list(law.start)
-        start[law.params.index("a")] = chance(task, options.get("chance")) - 1
-    return fit_law(law, x, y, objective=spec.get("objective", objective), start=start,
-                   delta=options["huber_delta"], multistart=options["multistart"], seed=options["seed"],
-                   use_best_start=options.get("use_best_start", False))
 
 
 def method_options(method: dict, options: dict) -> dict:
@@ -58,55 +52,174 @@ def method_options(method: dict, options: dict) -> dict:
     return {**options, **(method.get("fit") or {})}
 
 
-def fit_task(metrics: pd.DataFrame, task: str, method: dict, options: dict,
-             others: pd.DataFrame | None = None) -> dict:
-    """Fit one method on one task with `options` (method_options). Returns the fits and the points
-    they were fitted on.
+def columns(method: dict) -> tuple[str | None, str, str]:
+    """(intermediate, accuracy, step-1 output) columns of a method."""
+    inter, acc = (method.get("intermediate") if method.get("step2") else None), method.get("accuracy", "acc")
+    return inter, acc, inter or acc
 
-    `others`: metrics of imported runs outside the ladder, for a step 2 that names `runs`.
-    """
-    inter, acc = method.get("intermediate"), method.get("accuracy", "acc")
+
+@dataclass
+class TaskData:
+    """The runs one method fits for one task, in canonical order."""
+
+    task: str
+    ladder: list[Run]  # step 1 (and step 2 unless the method names other runs)
+    step2: list[Run]  # the runs step 2 is fitted on: the ladder, or the runs the method names
+    separate: bool  # step 2's runs are not the ladder's
+
+
+def task_data(name: str, method: dict, metrics: pd.DataFrame, task: str,
+              others: pd.DataFrame | None = None) -> TaskData:
+    inter, acc, y1 = columns(method)
+    cols = [c for c in dict.fromkeys([y1, inter, acc]) if c]
+    ladder = runs_of(metrics, task, cols)
+    s2 = method.get("step2")
+    if not s2 or not s2.get("runs"):
+        return TaskData(task, ladder, ladder, False)
+    source = others[others["run"].isin(s2["runs"])] if others is not None else None
+    if source is None or source.empty:
+        raise FitError(f"method {name}: step 2 runs {s2['runs']} have no metrics; import them (ladder: false)")
+    return TaskData(task, ladder, runs_of(source, task, [inter, acc], s2.get("steps")), True)
+
+
+@dataclass
+class Sample:
+    """B versions of a task's data: per run its values (column -> (B, m)) and multiplicity (B,)."""
+
+    ladder: list[dict[str, np.ndarray]]
+    ladder_counts: np.ndarray  # (B, runs)
+    step2: list[dict[str, np.ndarray]]
+    step2_counts: np.ndarray
+
+    @classmethod
+    def measured(cls, data: TaskData) -> "Sample":
+        """The data as measured: one version, every run once."""
+        ladder = [{c: v[None] for c, v in r.values.items()} for r in data.ladder]
+        step2 = [{c: v[None] for c, v in r.values.items()} for r in data.step2] if data.separate else ladder
+        return cls(ladder, np.ones((1, len(data.ladder))), step2, np.ones((1, len(data.step2))))
+
+    @property
+    def size(self) -> int:
+        return self.ladder_counts.shape[0]
+
+
+@dataclass
+class Points:
+    """The points of both steps for B versions of the data: inputs, outputs and weights, shape (B, n)."""
+
+    x1: dict[str, np.ndarray]
+    y1: np.ndarray
+    w1: np.ndarray
+    x2: np.ndarray | None = None
+    y2: np.ndarray | None = None
+    w2: np.ndarray | None = None
+
+
+def make_points(data: TaskData, sample: Sample, method: dict, options: dict) -> Points:
+    """Step-1 points (one per (N, D) cell: the mean of its runs' last checkpoints, weighted by how often each
+    run is in the sample) and step-2 points (every kept, smoothed checkpoint, weighted likewise)."""
+    inter, acc, y1 = columns(method)
+    groups = cells(data.ladder)
+    x1 = {"n": np.array([data.ladder[g[0]].n for g in groups]), "d": np.array([data.ladder[g[0]].d for g in groups]),
+          "flops": np.array([np.mean([data.ladder[i].flops for i in g]) for g in groups])}
+    final = np.stack([final_value(v[y1], options["final_checkpoints"]) for v in sample.ladder], axis=1)  # (B, runs)
+    c = sample.ladder_counts
+    w1 = np.stack([c[:, g].sum(axis=1) for g in groups], axis=1)
+    with np.errstate(invalid="ignore"):
+        y = np.stack([(c[:, g] * final[:, g]).sum(axis=1) for g in groups], axis=1) / w1
+    w1 = w1 / np.array([len(g) for g in groups])
+    points = Points(x1, np.where(w1 > 0, y, 1.0), w1)
+    s2 = method.get("step2")
+    if not s2:
+        return points
+    drop, window = options["drop_first"], options["window"]
+    xs, ys, ws = [], [], []
+    for values, count in zip(sample.step2, sample.step2_counts.T):
+        xs.append(smooth(values[inter], drop, window))
+        ys.append(smooth(values[acc], drop, window))
+        ws.append(np.broadcast_to(count[:, None], xs[-1].shape))
+    x2, y2, w2 = (np.concatenate(a, axis=1) for a in (xs, ys, ws))
+    if s2.get("above_chance") is not None:
+        w2 = np.where(y2 > chance(data.task, options.get("chance")) + s2["above_chance"], w2, 0.0)
+    if s2.get("anchor", True):  # a perfect model: zero loss, full accuracy
+        ones = np.ones((sample.size, 1))
+        x2, y2, w2 = np.hstack([x2, 0 * ones]), np.hstack([y2, ones]), np.hstack([w2, ones])
+    points.x2, points.y2, points.w2 = x2, y2, w2
+    return points
+
+
+def start_of(law: laws.Law, spec: dict, task: str, options: dict) -> np.ndarray:
+    """A step's start: the method's, else the law's with a = chance - 1 for sigmoid-shaped accuracy laws."""
+    start = spec.get("start")
+    if start is None:
+        start = list(law.start)
+        if "a" in law.params:
+            start[law.params.index("a")] = chance(task, options.get("chance")) - 1
+    return np.asarray(start, dtype=float)
+
+
+def _check_step1(name: str, data: TaskData, law: laws.Law, points: Points) -> None:
+    """Step 1 needs more points than parameters and, for a law of N and D, 2 distinct values of each."""
+    task, keep = data.task, points.w1[0] > 0
+    where = f"method {name}, task {task}"
+    for k in law.inputs:
+        if k in ("n", "d") and len(np.unique(points.x1[k][keep])) < 2:
+            what = "model size N" if k == "n" else "token count D"
+            raise FitError(f"{where}: every ladder run has the same {what} ({points.x1[k][keep][0]:.4g}); "
+                           f"{law.name} needs at least 2 distinct values of {k.upper()}")
+    if keep.sum() <= len(law.params):
+        raise FitError(f"{where}: step 1 has {int(keep.sum())} ladder point(s) (one per N and D) for the "
+                       f"{len(law.params)} parameters of {law.name}; the ladder needs more runs")
+
+
+def fit_points(name: str, method: dict, data: TaskData, points: Points, options: dict,
+               multistart: int | None = None) -> dict[str, FitResult]:
+    """Fit both steps of a method on the measured points (the first row of `points`)."""
     s1, s2 = method["step1"], method.get("step2")
     law1 = laws.get(s1["law"])
-    y1 = inter if s2 else acc
-    p1 = final_points(metrics, task, [y1], last=options["final_checkpoints"])
-    step1 = _fit_step(law1, step1_inputs(p1, law1), p1[y1], s1, task, options, "huber_log")
-    result = {"step1": step1, "step1_points": p1.assign(y=p1[y1])}
-    if not s2:
-        return result
+    _check_step1(name, data, law1, points)
+    starts = options["multistart"] if multistart is None else multistart
+    common = dict(delta=options["huber_delta"], multistart=starts, seed=options["seed"],
+                  minima_rtol=options.get("minima_rtol", 1e-3))
+    keep = points.w1[0] > 0
+    fits = {"step1": fit_law(law1, {k: v[keep] for k, v in points.x1.items() if k in law1.inputs}, points.y1[0][keep],
+                             objective=s1.get("objective", "huber_log"), start=start_of(law1, s1, data.task, options),
+                             **common)}
+    if s2:
+        law2 = laws.get(s2["law"])
+        keep = points.w2[0] > 0
+        if keep.sum() < 2 or keep.sum() <= len(law2.params) - 2:
+            raise FitError(f"method {name}, task {data.task}: step 2 has {int(keep.sum())} usable checkpoint(s)"
+                           + (f" above chance + {s2['above_chance']}" if s2.get("above_chance") is not None else ""))
+        fits["step2"] = fit_law(law2, {"x": points.x2[0][keep]}, points.y2[0][keep],
+                                objective=s2.get("objective", "squares"), start=start_of(law2, s2, data.task, options),
+                                **common)
+    return fits
 
-    source = metrics
-    if s2.get("runs"):
-        source = others[others["run"].isin(s2["runs"])] if others is not None else others
-        if source is None or source.empty:
-            raise ValueError(f"step 2 runs {s2['runs']} have no metrics; import them (ladder: false)")
-    p2 = step2_points(source, task, [inter, acc], drop=options["drop_first"], window=options["window"],
-                      steps=s2.get("steps"))
-    if s2.get("above_chance") is not None:
-        p2 = p2[p2[acc] > chance(task, options.get("chance")) + s2["above_chance"]]
-        if len(p2) < 2:
-            raise ValueError(f"task {task}: fewer than 2 checkpoints above chance + {s2['above_chance']}")
-    x2, y2 = p2[inter].to_numpy(dtype=float), p2[acc].to_numpy(dtype=float)
-    if s2.get("anchor", True):  # a perfect model: zero loss, full accuracy
-        x2, y2 = np.append(x2, 0.0), np.append(y2, 1.0)
-    step2 = _fit_step(laws.get(s2["law"]), {"x": x2}, y2, s2, task, options, "squares")
-    result.update(step2=step2, step2_points=p2.assign(x=p2[inter], y=p2[acc]))
-    return result
+
+def target_inputs(target: dict) -> dict[str, np.ndarray]:
+    n, d = float(target["n"]), float(target["d"])
+    return {"n": np.array([n]), "d": np.array([d]), "flops": np.atleast_1d(training_flops(n, d, target.get("flops")))}
+
+
+def chain(law1: laws.Law, p1, law2: laws.Law | None, p2, target: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Chain step 1 and step 2 at a target for one or a batch of parameter vectors: (intermediate, accuracy)."""
+    y1 = law1.value(p1, target_inputs(target))[..., 0]
+    if law2 is None:
+        return np.full_like(y1, np.nan), y1
+    return y1, law2.value(p2, {"x": y1[..., None]})[..., 0]
 
 
 def predict_target(fits: dict, target: dict) -> tuple[float, float]:
     """Chain the fitted steps at the target's (n, d). Returns (intermediate, accuracy)."""
-    n, d = float(target["n"]), float(target["d"])
-    x = {"n": np.array([n]), "d": np.array([d]), "flops": np.array([target.get("flops") or 6 * n * d])}
-    y1 = float(fits["step1"](x)[0])
-    if "step2" not in fits:
-        return np.nan, y1
-    return y1, float(fits["step2"]({"x": np.array([y1])})[0])
+    s2 = fits.get("step2")
+    y1, acc = chain(fits["step1"].law, fits["step1"].params, s2.law if s2 else None, s2.params if s2 else None, target)
+    return float(y1), float(acc)
 
 
-def actual(target_metrics: pd.DataFrame | None, task: str, column: str, last: int) -> float:
+def actual(target_metrics: pd.DataFrame | None, task: str, column: str | None, last: int) -> float:
     """A target's measured value: the mean of its last `last` evaluation rows."""
-    if target_metrics is None or column is None:
+    if target_metrics is None or column is None or column not in target_metrics:
         return np.nan
     rows = target_metrics[target_metrics["task"] == task].sort_values("step")
     return float(rows[column].tail(last).mean()) if len(rows) else np.nan
@@ -116,82 +229,24 @@ def fit_row(method: str, task: str, step: str, fit: FitResult, x: str, y: str) -
     row = {"method": method, "task": task, "step": step, "law": fit.law.name, "x": x, "y": y}
     row.update(fit.published)
     row.update(objective=fit.objective, fit_error=fit.fit_error, n_points=fit.n_points, converged=fit.converged,
-               starts_agree=fit.starts_agree, n_starts=fit.n_starts, best_start_objective=fit.best_start_objective)
+               starts_agree=fit.starts_agree, n_starts=fit.n_starts, start_objective=fit.start_objective,
+               minima=len(fit.minima))
     return row
 
 
-def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, tasks: list[str],
-               options: dict, progress=None, others: pd.DataFrame | None = None):
-    """Fit `method` for every task and predict every target.
-
-    `targets`: name -> {"n", "d", optional "flops", "metrics": DataFrame or None}.
-    Returns (fits, predictions, points) as DataFrames.
-    """
-    options = method_options(method, options)
-    fit_rows, pred_rows, point_frames = [], [], []
-    inter = method.get("intermediate") if method.get("step2") else None
-    acc = method.get("accuracy", "acc")
-    for task in tasks:
-        fits = fit_task(metrics, task, method, options, others)
-        axes = {"step1": (",".join(laws.get(method["step1"]["law"]).inputs), inter or acc), "step2": (inter, acc)}
-        for step in ("step1", "step2"):
-            if step in fits:
-                fit_rows.append(fit_row(name, task, step, fits[step], *axes[step]))
-                point_frames.append(fits[f"{step}_points"].assign(method=name, task=task, fit_step=step))
-        for tname, target in targets.items():
-            pred_loss, pred_acc = predict_target(fits, target)
-            tm, last = target.get("metrics"), options["target_checkpoints"]
-            act_loss, act_acc = actual(tm, task, inter, last), actual(tm, task, acc, last)
-            abs_err = abs(pred_acc - act_acc)
-            pred_rows.append({"method": name, "task": task, "target": tname, "n": int(target["n"]),
-                              "d": int(target["d"]), "pred_loss": pred_loss, "actual_loss": act_loss,
-                              "pred_acc": pred_acc, "actual_acc": act_acc, "abs_error": abs_err,
-                              "rel_error": abs_err / act_acc})
-        if progress:
-            progress(task)
-    points = pd.concat(point_frames, ignore_index=True) if point_frames else pd.DataFrame()
-    return pd.DataFrame(fit_rows), pd.DataFrame(pred_rows, columns=PREDICTION_COLUMNS), points
-
-
-def fit_and_write(method_name: str, method: dict, ladder_files, target_files, targets: dict, tasks: list[str],
-                  options: dict, out, other_files=()) -> None:
-    """Read metrics files, run one method and write its fits, predictions and points.
-
-    `out` has attributes (or keys) fits, predictions, points: the three output paths.
-    Targets whose metrics file is among `target_files` (matched by run name) get actuals.
-    """
-    import logging
-
-    from taskladder.io import read_metrics, write_csv
-
-    log = logging.getLogger("taskladder.predict")
-    ladder = read_metrics(ladder_files)
-    _check_tasks(ladder, tasks, ladder_files)
-    measured = read_metrics(target_files) if target_files else None
-    targets = {name: dict(spec, metrics=_rows_of(measured, name)) for name, spec in targets.items()}
-    others = read_metrics(other_files) if other_files else None
-    fits, predictions, points = run_method(method_name, method, ladder, targets, tasks, options,
-                                           progress=lambda t: log.info("%s: fitted %s", method_name, t),
-                                           others=others)
-    for fit in fits.itertuples():
-        if not fit.converged or not fit.starts_agree:
-            log.warning("%s %s %s: converged=%s, starts agree=%s (best start objective %.6g vs %.6g)",
-                        method_name, fit.task, fit.step, fit.converged, fit.starts_agree,
-                        fit.best_start_objective, fit.objective)
-    get = (lambda k: getattr(out, k)) if hasattr(out, "fits") else out.__getitem__
-    write_csv(fits, get("fits"))
-    write_csv(predictions, get("predictions"))
-    write_csv(points, get("points"))
-
-
-def _rows_of(metrics: pd.DataFrame | None, run: str) -> pd.DataFrame | None:
-    rows = None if metrics is None else metrics[metrics["run"] == run]
-    return None if rows is None or rows.empty else rows
-
-
-def _check_tasks(metrics: pd.DataFrame, tasks: list[str], files) -> None:
-    have = set(metrics["task"])
-    missing = [t for t in tasks if t not in have]
-    if missing:
-        raise ValueError(f"unknown task(s) {missing}: not in the ladder metrics ({len(list(files))} files); "
-                         f"tasks there: {sorted(have)}")
+def points_frame(data: TaskData, points: Points, method: dict, options: dict) -> pd.DataFrame:
+    """The measured points each step was fitted on (weight > 0), for points.csv and the figures."""
+    groups = cells(data.ladder)
+    step1 = pd.DataFrame({"run": ["+".join(data.ladder[i].name for i in g) for g in groups],
+                          "n": points.x1["n"], "d": points.x1["d"], "flops": points.x1["flops"],
+                          "y": points.y1[0], "fit_step": "step1"})[points.w1[0] > 0]
+    if points.x2 is None:
+        return step1.reset_index(drop=True)
+    parts = []
+    for r in data.step2:
+        k = first_kept(len(r.steps), options["drop_first"])
+        parts.append(pd.DataFrame({"run": r.name, "n": r.n, "step": r.steps[k:], "tokens": r.tokens[k:]}))
+    step2 = pd.concat(parts, ignore_index=True)
+    m = len(step2)  # the anchor, if any, comes after the checkpoints
+    step2 = step2.assign(x=points.x2[0][:m], y=points.y2[0][:m], fit_step="step2")[points.w2[0][:m] > 0]
+    return pd.concat([step1, step2], ignore_index=True)

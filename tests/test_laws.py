@@ -73,3 +73,24 @@ def test_a_vanishing_power_term_is_zero_without_a_warning():
     np.testing.assert_allclose(nd, np.exp(6.0) / x["d"] ** 0.2 + 1.0)
     np.testing.assert_allclose(flops, 1.0)
     assert np.all(jac[:, [0, 2]] == 0)
+
+
+@pytest.mark.parametrize("name", sorted(laws.LAWS))
+def test_a_batch_of_parameters_is_row_by_row(name):
+    """(B, P) parameters give (B, n) values and a (B, n, P) Jacobian, each row the law at that row's parameters;
+    inputs may be shared (n,) or per row (B, n)."""
+    law = laws.get(name)
+    p = np.array(POINTS[name], dtype=float)
+    batch = np.stack([p, p * 1.01, p * 0.99])
+    per_row = {k: np.stack([v, v * 1.1, v * 0.9]) for k, v in INPUTS.items()}
+    for x, rows in ((INPUTS, [INPUTS] * 3), (per_row, [{k: v[i] for k, v in per_row.items()} for i in range(3)])):
+        values, jac = law.value(batch, x), law.jacobian(batch, x)
+        assert values.shape == (3, 4) and jac.shape == (3, 4, len(p))
+        for i in range(3):
+            np.testing.assert_array_equal(values[i], law.value(batch[i], rows[i]))
+            np.testing.assert_array_equal(jac[i], law.jacobian(batch[i], rows[i]))
+
+
+def test_training_flops_prefers_what_a_run_logged():
+    np.testing.assert_allclose(laws.training_flops(2.0, 10.0), 120.0)
+    np.testing.assert_allclose(laws.training_flops([2.0, 2.0, 2.0], [10.0] * 3, [500.0, np.nan, 0.0]), [500, 120, 120])

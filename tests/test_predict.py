@@ -3,10 +3,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from taskladder import laws
 from taskladder.config import load_config
 from taskladder.experiment import fit_options, plan
+from taskladder.fit import fit_law
 from taskladder.importers import KNOWN_TASKS, read_olmo_ladder
-from taskladder.predict import run_method
+from taskladder.methods import run_method
+from taskladder.predict import FitError
+from taskladder.smoothing import final_points
 from taskladder.synthetic import TARGET, TRUE_LAWS, true_accuracy, true_task_loss, write_example
 
 from conftest import ROOT
@@ -27,25 +31,52 @@ TABLE7 = {
 }
 
 
-def _fit(config):
+def _ladder(config, tasks=KNOWN_TASKS):
     exp = plan(config, warn=lambda m: None)
-    ladder = pd.concat([read_olmo_ladder(r.path, r.name, r.n, KNOWN_TASKS) for r in exp.imported.values() if r.ladder])
-    targets = {t.name: dict(t.as_dict(), metrics=read_olmo_ladder(t.path, t.name, t.n, KNOWN_TASKS))
+    ladder = pd.concat([read_olmo_ladder(r.path, r.name, r.n, tasks) for r in exp.imported.values() if r.ladder],
+                       ignore_index=True)
+    targets = {t.name: dict(t.as_dict(), metrics=read_olmo_ladder(t.path, t.name, t.n, tasks))
                for t in exp.targets.values()}
-    return run_method("two_step", config["methods"]["two_step"], ladder, targets, exp.tasks, fit_options(config))
+    return exp, ladder, targets
 
 
-def assert_matches_table7(fits: pd.DataFrame):
+def _fit(config, method="two_step", draws=0):
+    exp, ladder, targets = _ladder(config)
+    result = run_method(method, config["methods"][method], ladder, targets, exp.tasks, fit_options(config),
+                        interval={"draws": draws})
+    return result.fits, result.predictions, result.points
+
+
+def _objective_with(law, points, y, fitted: dict, name, value, delta=1e-3):
+    """The step-1 objective with one published parameter moved from the fit to `value`, the others
+    re-optimized from the fit."""
+    bounds = list(law.bounds)
+    i = [k.removeprefix("log_") for k in law.params].index(name)
+    v = np.log(value) if law.params[i].startswith("log_") else value
+    bounds[i] = (v, v)
+    pinned = laws.Law(law.name, law.inputs, law.params, law.start, tuple(bounds), law.value, law.jacobian, law.formula)
+    start = law.from_published(fitted)
+    start[i] = v
+    return fit_law(pinned, {k: points[k].to_numpy() for k in law.inputs}, y, objective="huber_log", delta=delta,
+                   start=start).objective
+
+
+def assert_matches_table7(fits: pd.DataFrame, ladder: pd.DataFrame | None = None):
+    """Every parameter of paper Table 7 to its printed precision, except one the objective is flat along: that one
+    is compared through the objective (held at the printed value, the others re-optimized, the objective is ours
+    to 1e-9 relative), since where the objective is flat the last digits are not the method's."""
     for task, (s1, s2) in TABLE7.items():
         row1 = fits[(fits.task == task) & (fits.step == "step1")].iloc[0]
         row2 = fits[(fits.task == task) & (fits.step == "step2")].iloc[0]
         assert row1.converged and row1.starts_agree and row2.converged and row2.starts_agree, task
         for name, printed in zip(["A", "alpha", "B", "beta", "E"], s1):
-            # the large A of ARC-Challenge and OpenBookQA lie along directions where the objective is flat
-            # (see README, "Reproducing the paper"): their last printed digits depend on the floating-point
-            # path, so they are compared to 1e-6 relative
-            tol = max(0.005 + 1e-9, 1e-6 * printed)
-            assert abs(row1[name] - printed) <= tol, (task, name, row1[name], printed)
+            if abs(row1[name] - printed) <= 0.005 + 1e-9:
+                continue
+            assert ladder is not None, (task, name, row1[name], printed)
+            pts = final_points(ladder, task, ["task_loss"])
+            fitted = {k: row1[k] for k in ("A", "alpha", "B", "beta", "E")}
+            pinned = _objective_with(laws.power_nd, pts, pts["task_loss"].to_numpy(), fitted, name, printed)
+            assert pinned == pytest.approx(row1.objective, rel=1e-9), (task, name, row1[name], printed)
         for name, printed in zip(["a", "L0", "k", "b"], s2):
             assert round(row2[name], 2) == pytest.approx(printed), (task, name, row2[name], printed)
 
@@ -53,7 +84,7 @@ def assert_matches_table7(fits: pd.DataFrame):
 def test_paper_reproduction(paper_logs):
     config = load_config(ROOT / "configs" / "olmo-paper-import.yaml", {"olmo_ladder_dir": str(paper_logs)})
     fits, predictions, _ = _fit(config)
-    assert_matches_table7(fits)
+    assert_matches_table7(fits, _ladder(config)[1])
     pred = predictions[predictions.target == "7B-4T"].set_index("task")
     for task, published in FIGURE2.items():
         assert abs(100 * pred.loc[task, "pred_acc"] - published) <= 0.2, task
@@ -64,7 +95,7 @@ def test_paper_reproduction(paper_logs):
 def test_synthetic_ladder_recovers_the_truth(tmp_path):
     write_example(tmp_path, seed=3)
     config = load_config(ROOT / "configs" / "synthetic.yaml", {"olmo_ladder_dir": str(tmp_path), "fit.multistart": 2})
-    fits, predictions, points = _fit(config)
+    fits, predictions, points = _fit(config, draws=20)
     name, n, d = TARGET
     for task in config["fit"]["tasks"]:
         row = predictions[(predictions.task == task)].iloc[0]
@@ -76,20 +107,41 @@ def test_synthetic_ladder_recovers_the_truth(tmp_path):
     assert set(points.fit_step) == {"step1", "step2"}
     assert (predictions.abs_error == (predictions.pred_acc - predictions.actual_acc).abs()).all()
     np.testing.assert_allclose(predictions.rel_error, predictions.abs_error / predictions.actual_acc)
+    assert ((predictions.pred_lo <= predictions.pred_acc) & (predictions.pred_acc <= predictions.pred_hi)).all()
+    assert ((predictions.loss_lo <= predictions.pred_loss) & (predictions.pred_loss <= predictions.loss_hi)).all()
 
 
 def test_single_step_hellaswag_lowest_minimum_is_the_papers(paper_logs):
-    """The paper's single-step HellaSwag cell (Table 6: 0.5%) is the lowest minimum of its objective.
-    Whether L-BFGS-B reaches it from the paper's start depends on the floating-point path (BLAS kernel,
-    thread count), so only the lowest minimum is checked."""
+    """The paper's single-step HellaSwag cell (Table 6: 0.5%) is the lowest minimum of its objective, and the
+    lowest minimum is what a fit returns."""
     config = load_config(ROOT / "configs" / "olmo-paper-import.yaml",
-                         {"olmo_ladder_dir": str(paper_logs), "fit.tasks": ["hellaswag"], "fit.multistart": 8})
-    exp = plan(config, warn=lambda m: None)
-    ladder = pd.concat([read_olmo_ladder(r.path, r.name, r.n, ["hellaswag"]) for r in exp.imported.values() if r.ladder])
-    target = exp.targets["7B-4T"]
-    targets = {"7B-4T": dict(target.as_dict(), metrics=read_olmo_ladder(target.path, "7B-4T", target.n, ["hellaswag"]))}
-    method = config["methods"]["single_step"]
-    fits, predictions, _ = run_method("single_step", method, ladder, targets, ["hellaswag"],
-                                      fit_options(config) | {"use_best_start": True})
-    assert 100 * predictions.rel_error[0] == pytest.approx(0.5, abs=0.1)
-    assert fits.objective[0] == pytest.approx(9.89e-5, rel=0.01)
+                         {"olmo_ladder_dir": str(paper_logs), "fit.tasks": ["hellaswag"]})
+    exp, ladder, targets = _ladder(config, ["hellaswag"])
+    result = run_method("single_step", config["methods"]["single_step"], ladder, {"7B-4T": targets["7B-4T"]},
+                        ["hellaswag"], fit_options(config), interval={"draws": 0})
+    assert 100 * result.predictions.rel_error[0] == pytest.approx(0.5, abs=0.1)
+    assert result.fits.objective[0] == pytest.approx(9.89e-5, rel=0.01)
+
+
+def _one_task(sizes, xcs=(1, 2, 5, 10)):
+    rows = []
+    for n in sizes:
+        for xc in xcs:
+            steps = np.arange(1, 11)
+            loss = 0.5 + 40 / n**0.2 + 60 / (xc * 20 * n * steps / 10) ** 0.25
+            rows.append(pd.DataFrame({"run": f"{n:g}-{xc}xC", "n": n, "step": steps, "tokens": xc * 20 * n * steps / 10,
+                                      "task": "piqa", "task_loss": loss, "acc": 1.2 - 0.5 * loss, "task_ce": loss,
+                                      "lm_loss": loss}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_a_ladder_of_one_model_size_is_refused_naming_method_and_task():
+    method = load_config(ROOT / "configs" / "synthetic.yaml")["methods"]["two_step"]
+    options = fit_options(load_config(ROOT / "configs" / "synthetic.yaml"))
+    with pytest.raises(FitError, match=r"method two_step, task piqa: every ladder run has the same model size N"):
+        run_method("two_step", method, _one_task([1e8]), {}, ["piqa"], options, interval={"draws": 0})
+    with pytest.raises(FitError, match=r"method two_step, task piqa: step 1 has 4 ladder point\(s\).*5 parameters"):
+        run_method("two_step", method, _one_task([1e8, 2e8], xcs=(1, 2)), {}, ["piqa"], options,
+                   interval={"draws": 0})
+    run_method("two_step", method, _one_task([1e8, 2e8, 4e8], xcs=(1, 2)), {}, ["piqa"], options,
+               interval={"draws": 0})  # 6 points, 2 sizes and 2 token counts: enough

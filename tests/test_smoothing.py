@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder.smoothing import drop_first, final_points, step2_points, trailing_mean
+from taskladder.smoothing import drop_first, final_points, runs_of, smooth, step2_points, trailing_mean
 
 
 def test_trailing_mean_by_hand():
@@ -57,3 +57,27 @@ def test_missing_task_is_an_error():
         final_points(_run("a", 1, [1.0]), "hellaswag", ["task_loss"])
     with pytest.raises(ValueError, match="hellaswag"):
         step2_points(_run("a", 1, [1.0]), "hellaswag", ["task_loss"])
+
+
+def test_a_run_with_one_checkpoint_keeps_it():
+    """Iso-FLOP sweeps log final models only: nothing is dropped, the value is its own average."""
+    metrics = pd.concat([_run("a", 1, [4.0]), _run("b", 2, [3.0, 2.0])])
+    pts = step2_points(metrics, "piqa", ["task_loss"], drop=0.1, window=5)
+    assert pts.set_index("run").loc["a", "task_loss"] == 4.0
+    np.testing.assert_allclose(pts[pts.run == "b"]["task_loss"], [2.0])  # ceil(0.2) = 1 of 2 dropped
+    np.testing.assert_allclose(smooth([7.0], drop=0.5, window=3), [7.0])
+    assert final_points(metrics, "piqa", ["task_loss"]).set_index("run").loc["a", "task_loss"] == 4.0
+
+
+def test_runs_differing_only_by_seed_are_one_step1_point():
+    metrics = pd.concat([_run("a-s0", 7, [9, 8, 6]), _run("a-s1", 7, [9, 8, 4]), _run("b", 9, [2, 1])])
+    pts = final_points(metrics, "piqa", ["task_loss"], last=1).set_index("run")
+    assert pts.loc["a-s0+a-s1", "task_loss"] == 5.0 and pts.loc["a-s0+a-s1", "seeds"] == 2
+    assert pts.loc["b", "seeds"] == 1
+
+
+def test_the_order_of_runs_and_rows_does_not_matter():
+    metrics = pd.concat([_run("b", 9, [5, 4, 3]), _run("a", 7, [9, 8, 7, 6])])
+    shuffled = metrics.sample(frac=1, random_state=0)
+    assert [r.name for r in runs_of(shuffled, "piqa", ["task_loss"])] == ["a", "b"]  # by N, then D, then name
+    pd.testing.assert_frame_equal(step2_points(metrics, "piqa", ["task_loss"]), step2_points(shuffled, "piqa", ["task_loss"]))

@@ -7,7 +7,7 @@ import pytest
 from taskladder.config import paper_methods
 from taskladder.groups import group_comparison
 from taskladder.importers import missing_metrics, read_entry
-from taskladder.predict import run_method
+from taskladder.methods import run_method
 from taskladder.synthetic import (GROUPS, SIZES, TARGET, isoflop_truth, ladder_truth, table_for, true_accuracy,
                                   true_task_loss, write_lm_eval_run, write_table)
 
@@ -90,10 +90,9 @@ def test_lm_eval_directories_give_back_their_values(tmp_path, samples):
 def fit_two_step(ladder: pd.DataFrame, tasks) -> pd.DataFrame:
     name, n, d = TARGET
     options = {"final_checkpoints": 5, "target_checkpoints": 5, "drop_first": 0.1, "window": 5,
-               "huber_delta": 1e-3, "multistart": 0, "use_best_start": False, "chance": {}, "seed": 0}
-    _, predictions, _ = run_method("two_step", paper_methods()["two_step"], ladder,
-                                   {name: {"n": n, "d": d, "metrics": None}}, list(tasks), options)
-    return predictions
+               "huber_delta": 1e-3, "multistart": 0, "chance": {}, "seed": 0}
+    return run_method("two_step", paper_methods()["two_step"], ladder, {name: {"n": n, "d": d, "metrics": None}},
+                      list(tasks), options, interval={"draws": 0}).predictions
 
 
 def test_an_imported_table_predicts_the_known_target(tmp_path):

@@ -1,0 +1,54 @@
+"""The experiment's summary tables, gathered from every method's tables:
+
+- predictions.csv: every method's (and the ensemble's) predictions with their intervals and `flags`;
+- fits.csv: every fit;
+- analyses/backtest.csv and analyses/calibration.csv: every method's backtests and calibration;
+- analyses/predictability.csv: per task the measures of `taskladder.predictability`.
+
+The log says which predictions are flagged and why.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from taskladder import predictability
+from taskladder.predict import chance
+from taskladder.smoothing import runs_of
+
+log = logging.getLogger("taskladder.tables")
+
+
+def task_measures(metrics: pd.DataFrame, tasks: list[str], options: dict) -> list[dict]:
+    out = []
+    for task in tasks:
+        runs = runs_of(metrics, task, [c for c in ("acc", "task_loss") if c in metrics])
+        rows = metrics[metrics["task"] == task]
+        docs = float(rows["docs"].median()) if "docs" in rows and rows["docs"].notna().any() else None
+        out.append(predictability.measures(runs, task, chance(task, options.get("chance")),
+                                           options["final_checkpoints"], docs))
+    return out
+
+
+def summary(tables: dict[str, dict[str, pd.DataFrame]], metrics: pd.DataFrame, methods: dict, tasks: list[str],
+            options: dict, thresholds: dict | None = None, weights: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """`tables`: method name -> {fits, predictions, backtest, calibration}; `weights`: the ensemble's, if any.
+    Returns the summary tables by name."""
+    cat = lambda name: pd.concat([t[name] for t in tables.values() if t.get(name) is not None and len(t[name])],  # noqa: E731
+                                 ignore_index=True) if any(len(t.get(name, [])) for t in tables.values()) \
+        else pd.DataFrame()
+    predictions, fits, backtest, calibration = cat("predictions"), cat("fits"), cat("backtest"), cat("calibration")
+    rc_methods = [m for m, spec in methods.items() if spec.get("step1") and spec.get("accuracy", "acc") == "acc"]
+    measured = predictability.table(task_measures(metrics, tasks, options), backtest, predictions, rc_methods,
+                                    thresholds, weights)
+    predictions["flags"] = predictability.flags(predictions, measured, backtest, fits, calibration, rc_methods,
+                                                thresholds, weights)
+    flagged = predictions[predictions["flags"] != ""]
+    for row in flagged.itertuples():
+        log.warning("%s %s %s: predicted %.3f [%.3f, %.3f], flagged: %s", row.method, row.task, row.target,
+                    row.pred_acc, row.pred_lo, row.pred_hi, row.flags)
+    log.info("%d of %d predictions flagged", len(flagged), len(predictions))
+    return {"predictions": predictions, "fits": fits, "backtest": backtest, "calibration": calibration,
+            "predictability": measured}

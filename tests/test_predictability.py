@@ -1,0 +1,74 @@
+"""Which tasks a ladder can predict, and the flags a prediction carries."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskladder import predictability
+from taskladder.smoothing import Run
+
+
+def _run(name, n, d, accs, losses=None):
+    m = len(accs)
+    losses = losses if losses is not None else [1.0] * m
+    return Run(name, n, d, 6 * n * d, np.arange(1, m + 1), np.linspace(d / m, d, m),
+               {"acc": np.asarray(accs, dtype=float), "task_loss": np.asarray(losses, dtype=float)})
+
+
+def test_at_chance_is_within_two_noise_sds_of_chance():
+    flat = [0.24, 0.26, 0.25, 0.27, 0.23, 0.26]  # SD over the last 10 (all 6): 0.0141
+    assert predictability.at_chance([_run("a", 1, 10, flat)], "acc", 0.25, last=5)
+    risen = [0.30, 0.35, 0.40, 0.42, 0.44, 0.45]
+    assert not predictability.at_chance([_run("a", 1, 10, flat), _run("b", 2, 10, risen)], "acc", 0.25, last=5)
+    # with 100 documents an accuracy at chance has a binomial SD of 0.043: 0.31 is not out of chance yet
+    slight = [0.31] * 6
+    assert not predictability.at_chance([_run("a", 1, 10, slight)], "acc", 0.25)
+    assert predictability.at_chance([_run("a", 1, 10, slight)], "acc", 0.25, docs=100)
+
+
+def test_measures_by_hand():
+    runs = [_run("s-1", 1, 10, [0.3] * 10), _run("s-2", 1, 20, [0.4] * 10),
+            _run("b-1", 2, 10, [0.5, 0.52] * 5), _run("b-2", 2, 20, [0.6, 0.64] * 5)]
+    m = predictability.measures(runs, "piqa", 0.25, last=2)
+    # signal: the longest run of each size, 0.4 and 0.62: (0.62 - 0.4) / 0.51
+    # noise: relative SD over the last 10 of the largest size's runs: mean(0.01 / 0.51, 0.02 / 0.62)
+    noise = np.mean([0.01 / 0.51, 0.02 / 0.62])
+    assert m["snr"] == pytest.approx((0.22 / 0.51) / noise)
+    # compute 60, 120, 120, 240 (ranks 1, 2.5, 2.5, 4) against accuracy ranks 1, 2, 3, 4
+    assert m["monotone"] == pytest.approx(np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3, 4])[0, 1])
+    assert not m["at_chance"]
+    assert m["sd10_acc"] == pytest.approx(0.02 / 0.62)
+
+
+def test_spearman_by_hand():
+    assert predictability.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert predictability.spearman([4, 3, 2, 1], [10, 20, 30, 40]) == pytest.approx(-1.0)
+    assert np.isnan(predictability.spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_flags_name_every_reason():
+    predictions = pd.DataFrame({"method": ["a", "b", "a", "b"], "task": ["piqa", "piqa", "csqa", "csqa"],
+                                "target": "big", "pred_acc": [0.71, 0.79, 0.50, 0.51],
+                                "pred_lo": [0.6, 0.79, 0.49, 0.20], "pred_hi": [0.8, 0.81, 0.51, 0.60]})
+    measured = pd.DataFrame({"task": ["piqa", "csqa"], "at_chance": [False, True], "snr": [10.0, 2.0],
+                             "monotone": [0.95, 0.1]})
+    backtest = pd.DataFrame({"method": ["a", "b"], "task": ["piqa", "piqa"], "pred": [0.5, 0.5], "actual": [0.49, 0.40]})
+    fits = pd.DataFrame({"method": ["a"], "task": ["csqa"], "converged": [False]})
+    calibration = pd.DataFrame({"method": ["a", "b"], "factor": [1.0, np.nan]})
+    flags = predictability.flags(predictions, measured, backtest, fits, calibration, ["a", "b"])
+    # no ensemble: the consensus is the median, 0.75 for piqa: each method is 0.04 away
+    assert flags[0] == "wide_interval"  # width 0.2
+    assert flags[1] == "backtest_error;uncalibrated"
+    assert flags[2] == "at_chance;noisy;non_monotone;not_converged"
+    assert flags[3] == "at_chance;noisy;non_monotone;uncalibrated;wide_interval"
+    # with an ensemble at 0.785 (weights 0.1, 0.9): a is 0.075 from it, b 0.005; its members 0.012 on average
+    ensemble = pd.DataFrame({"method": "ensemble", "task": ["piqa"], "target": "big", "pred_acc": [0.785],
+                             "pred_lo": [0.78], "pred_hi": [0.80]})
+    with_ens = pd.concat([predictions, ensemble], ignore_index=True)
+    weights = pd.DataFrame({"task": "piqa", "method": ["a", "b"], "weight": [0.1, 0.9]})
+    dis = predictability.disagreement(with_ens, ["a", "b"], weights)
+    np.testing.assert_allclose(dis[[0, 1, 4]], [0.075, 0.005, 0.1 * 0.075 + 0.9 * 0.005])
+    flags = predictability.flags(with_ens, measured, backtest, fits, calibration, ["a", "b"], weights=weights)
+    assert flags[0] == "methods_disagree;wide_interval" and flags[4] == ""
+    table = predictability.table(measured.to_dict("records"), backtest, with_ens, ["a", "b"], weights=weights)
+    assert table.set_index("task").loc["piqa", "disagreement"] == pytest.approx(0.012)
+    assert table.set_index("task").loc["piqa", "flag"] == "backtest_error"
