@@ -66,6 +66,15 @@ def _umask() -> int:
     return mask
 
 
+def share_as_umask(folder: str | Path) -> None:
+    """Give every file below `folder` the permissions the user's umask gives a new file (writers such as
+    safetensors create 0600 temporaries and rename them)."""
+    mode = 0o666 & ~_umask()
+    for p in Path(folder).rglob("*"):
+        if p.is_file():
+            p.chmod(mode)
+
+
 @contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.

@@ -57,7 +57,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from taskladder.data import TokenInstances, read_manifest
-from taskladder.io import checkpoint_dir, results_dir
+from taskladder.io import checkpoint_dir, results_dir, share_as_umask
 from taskladder.ladder import Rung
 from taskladder.model import build_model
 
@@ -229,6 +229,7 @@ def save_checkpoint(run_dir: Path, rung: Rung, step: int, model, optimizer, toke
         w = csv.DictWriter(fh, fieldnames=["step", "tokens", "loss", "lr", "grad_norm"])
         w.writeheader()
         w.writerows(rows)
+    share_as_umask(tmp)
     if final.exists():  # a rerun after the rename but before Snakemake saw the job finish
         old = run_dir / f".{final.name}.old-{os.getpid()}"
         os.rename(final, old)

