@@ -111,9 +111,14 @@ def concat_csv(paths, out: str | Path) -> pd.DataFrame:
 
 # ---- reading the metrics table -----------------------------------------------------------
 
-def _row_error(path: Path, frame: pd.DataFrame, bad, what: str) -> InputError:
+def _row_error(path: Path, frame: pd.DataFrame, bad, what) -> InputError:
     i = int(np.flatnonzero(np.asarray(bad))[0])
-    return InputError(f"{path}: row {i + 2}: {what(frame.iloc[i])}")
+    return InputError(f"{path}: row {i + 2}: {what(frame.iloc[i], i)}")
+
+
+def _raw(path: Path, row: int, column: str) -> str:
+    """The text of one cell, as the file has it."""
+    return pd.read_csv(StringIO(read_csv_text(path)), dtype=str, keep_default_na=False)[column].iloc[row]
 
 
 def read_csv_text(path: str | Path) -> str:
@@ -138,30 +143,31 @@ def _check_values(path: Path, frame: pd.DataFrame) -> None:
         values = pd.to_numeric(frame[c], errors="coerce")
         bad = values.isna() & (frame[c].notna() | (c in REQUIRED_NUMBERS))
         if bad.any():
-            raise _row_error(path, frame, bad, lambda r: f"column '{c}': expected a number, found {r[c]!r}")
+            raise _row_error(path, frame, bad, lambda r, i: f"column '{c}': expected a number, found "
+                                                            f"{_raw(path, i, c)!r}")
         frame[c] = values
         test, expected = MEANING[c]
-        present = values.notna()
-        bad = present & ~(np.isfinite(values) & test(values.fillna(0)))
+        bad = values.notna() & ~(np.isfinite(values) & test(values.fillna(0)))
         if bad.any():
-            raise _row_error(path, frame, bad, lambda r: f"column '{c}': expected {expected}, found {r[c]!r}")
+            raise _row_error(path, frame, bad, lambda r, i: f"column '{c}': expected {expected}, found {_raw(path, i, c)}")
 
 
 def _check_runs(path: Path, frame: pd.DataFrame) -> None:
     dup = frame.duplicated(["run", "task", "step"])
     if dup.any():
         raise _row_error(path, frame, dup,
-                         lambda r: f"duplicate (run, task, step) = ({r['run']}, {r['task']}, {r['step']})")
+                         lambda r, i: f"duplicate (run, task, step) = ({r['run']}, {r['task']}, {r['step']:g})")
     for run, rows in frame.groupby("run", sort=False):
         if rows["n"].nunique() > 1:
-            raise InputError(f"{path}: run {run}: column 'n' holds {sorted(rows['n'].unique())}; expected one "
+            raise InputError(f"{path}: run {run}: column 'n' holds {sorted(rows['n'].unique().tolist())}; expected one "
                              "parameter count per run")
-        tokens = rows.groupby("step", sort=True)["tokens"].max()
-        down = np.flatnonzero(np.diff(tokens.to_numpy()) < 0)
+        tokens = rows.groupby("step", sort=True)["tokens"]
+        first, last = tokens.min(), tokens.max()
+        down = np.flatnonzero(first.to_numpy()[1:] < last.to_numpy()[:-1])
         if down.size:
-            (a, ta), (b, tb) = list(tokens.items())[down[0]:down[0] + 2]
-            raise InputError(f"{path}: run {run}: tokens go down from {ta:g} at step {a:g} to {tb:g} at step {b:g}; "
-                             "expected tokens non-decreasing with step")
+            a, b = last.index[down[0]], first.index[down[0] + 1]
+            raise InputError(f"{path}: run {run}: tokens go down from {last[a]:g} at step {a:g} to {first[b]:g} at step "
+                             f"{b:g}; expected tokens non-decreasing with step")
         tasks = set(rows["task"])
         counts = rows.groupby("step", sort=True).size()
         if (counts != len(tasks)).any():
@@ -236,5 +242,7 @@ def script(snakemake):
     try:
         yield log
     except (ValueError, OSError) as e:
+        if isinstance(e, UnicodeDecodeError):  # its message names no file
+            e = f"{', '.join(map(str, snakemake.input))}: not UTF-8 text ({e.reason} at byte {e.start})"
         log.error("%s: %s", snakemake.rule, e)
         sys.exit(1)
