@@ -256,3 +256,35 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
     changed = planned_jobs(tmp_path, *args, "fit={window: 3}")
     assert "fit_method" in changed
     assert set(changed) <= {"fit_method", "figures_method", "tables", "compute_vs_error", "all"}
+
+
+@pytest.mark.slow
+def test_rerun_after_snakemake_itself_is_killed(tmp_path):
+    """SIGKILL Snakemake (not a job) while it trains: the same command again clears the killed Snakemake's
+    lock, stops the job it left running, resumes training and finishes; once more, it has nothing to do."""
+    import psutil
+
+    from taskladder.train import complete_checkpoints
+
+    args = lean_workdir(tmp_path)
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["ladder"].update(xc=[0.4], checkpoints_per_run=4)  # long enough to be caught between checkpoints
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "1", "train_all", *args]
+    run_dir = tmp_path / "results" / "lean" / "checkpoints" / "s1-0.4xC"
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not complete_checkpoints(run_dir) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = complete_checkpoints(run_dir)
+    assert len(kept) < 4 and list((tmp_path / ".snakemake" / "locks").glob("*.lock")), "not killed mid-run"
+
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"removed the lock of Snakemake process {proc.pid}, which was killed" in rerun.stderr
+    assert len(complete_checkpoints(run_dir)) == 4
+    assert planned_jobs(tmp_path, "train_all", *args) == {}
+    left = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(tmp_path)]
+    assert not left, [p.cmdline() for p in left]
