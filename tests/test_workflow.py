@@ -104,6 +104,45 @@ def files_with_mtimes(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def test_rules_are_thin_and_share_only_the_plan():
+    """Every rule <= 15 lines with a conda environment; rule files define no global (they read EXP and config)."""
+    for path in sorted((ROOT / "rules").glob("*.smk")):
+        text = path.read_text()
+        top = [line for line in text.splitlines() if line[:1].strip() and not line.startswith(("#", "rule ", "report:"))]
+        assert not top, f"{path.name}: code outside rules: {top}"
+        for rule in re.split(r"\n(?=rule )", text)[1:]:
+            body = rule.strip().split("\n\n\n")[0].splitlines()
+            body = [line for line in body if not line.lstrip().startswith("#")]
+            assert len(body) <= 15, f"{path.name}: {body[0]} has {len(body)} lines"
+            assert any(line.strip().startswith("conda: \"../envs/") for line in body), f"{path.name}: {body[0]} no conda"
+
+
+def test_conda_environments_pin_what_pyproject_pins():
+    """envs/*.yaml name pyproject.toml's requirements with the same version ranges; the fitting one has no torch."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    wanted = {Requirement(r).name: str(Requirement(r).specifier)
+              for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    conda_names = {"pytorch": "torch"}
+    for path in sorted((ROOT / "envs").glob("*.yaml")):
+        env = yaml.safe_load(path.read_text())
+        specs = [d for d in env["dependencies"] if isinstance(d, str) and d not in ("pip",)]
+        specs += [p for d in env["dependencies"] if isinstance(d, dict) for p in d["pip"]]
+        for spec in specs:
+            req = Requirement(spec)
+            name = conda_names.get(req.name, req.name)
+            if name == "python":
+                assert str(req.specifier) == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+                    "requires-python"], path.name
+                continue
+            assert name in wanted and str(req.specifier) == wanted[name], (path.name, spec, wanted.get(name))
+        if path.stem == "fit":
+            assert not any(Requirement(s).name in conda_names for s in specs)
+    assert sorted(p.stem for p in (ROOT / "envs").glob("*.yaml")) == ["evaluate", "fit", "train"]
+
+
 def test_job_params_hold_only_what_changes_the_output():
     """Adding an xC, a size and a target changes no param and no input of a job the smaller ladder had."""
     from taskladder.config import validate
@@ -205,8 +244,15 @@ def test_paper_import_workflow(tmp_path, paper_logs):
     np.testing.assert_allclose(full["rel_error"], two_step["rel_error"].loc[full.index], rtol=1e-6)
 
 
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no headless Chromium to render the report (apt-get install chromium)")
+
+
 @pytest.mark.slow
-def test_synthetic_workflow(tmp_path):
+def test_synthetic_workflow_and_its_report(tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     config = ROOT / "configs" / "synthetic.yaml"
     snakemake(tmp_path, "--configfile", str(config))
@@ -216,6 +262,20 @@ def test_synthetic_workflow(tmp_path):
     assert len(two_step) == 8 and two_step["abs_error"].max() < 0.03
     assert set(predictions.method) == set(yaml.safe_load(config.read_text())["methods"])
     assert (results / "analyses" / "variance.csv").exists() and (results / "analyses" / "compute_vs_error.csv").exists()
+
+    # the report opens on the predictions table and the headline figures (headless Chromium renders it)
+    snakemake(tmp_path, "--configfile", str(config), "--report", "report.html")
+    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+               f"file://{tmp_path / 'report.html'}"]
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser[:-1], f"--screenshot={shot}", browser[-1]], capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 50_000  # the page as a person sees it (look at it: tmp_path/report.png)
+    page = subprocess.run([*browser[:-1], "--dump-dom", browser[-1]], capture_output=True, text=True, timeout=120,
+                          check=True).stdout
+    first = page[page.index("<table class=\"predictions\">"):]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([\d.]+)</td>", first)
+    assert {(target, task) for target, task, _ in rows} == {(t.target, t.task) for t in two_step.itertuples()}
+    assert first.count('<img class="headline"') == 2
 
 
 @pytest.mark.slow
