@@ -1,4 +1,4 @@
-# Checkpoints -> evaluation tables -> the metrics table of each trained run (DESIGN.md's long format).
+# Checkpoints -> evaluation tables -> the metrics table of each trained run (the long format: one row per checkpoint and task).
 # One job scores a chunk of evaluation.group_size consecutive checkpoints of a run (EXP.chunks): Python
 # and torch start-up cost more than scoring a tiny checkpoint. The jobs share the group "evaluate"
 # (cluster submission: --group-components evaluate=N).

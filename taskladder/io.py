@@ -178,7 +178,7 @@ def _check_runs(path: Path, frame: pd.DataFrame) -> None:
 
 
 def read_metrics(paths) -> pd.DataFrame:
-    """Read and concatenate metrics tables (DESIGN.md's long format), checking them for meaning.
+    """Read and concatenate metrics tables (the long format: one row per checkpoint and task), checking them for meaning.
 
     Each file must be complete UTF-8 CSV with the contract's columns; accuracies in [0, 1], losses > 0,
     n > 0; one row per (run, task, step), every task at every step of a run, tokens non-decreasing with
@@ -205,7 +205,7 @@ def read_metrics(paths) -> pd.DataFrame:
 
 
 def collect_metrics(eval_paths, out: str | Path | None = None) -> pd.DataFrame:
-    """Evaluation tables -> a run's metrics table (DESIGN.md's long format, sorted by step and task).
+    """Evaluation tables -> a run's metrics table (the long format, sorted by step and task).
 
     Extra column `acc_mc`: the MC-format accuracy of the task (from its `<task>_mc` row), if evaluated.
     """
