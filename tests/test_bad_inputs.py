@@ -69,6 +69,17 @@ def changed(**keys):
 
 CONFIGS = {
     "unknown key": (changed(ladderr={}), r"\(top level\): Additional properties are not allowed \('ladderr'"),
+    "unknown nested key": (changed(ladder__sizes__s1__d_modle=16),
+                           r"ladder\.sizes\.s1: Additional properties are not allowed \('d_modle'"),
+    "negative size": (changed(ladder__sizes__s1__d_model=-16), r"ladder\.sizes\.s1\.d_model: -16 is less than the minimum"),
+    "empty ladder": (changed(ladder__sizes={}), r"ladder\.sizes: \{\} should be non-empty"),
+    "no data multiple": (changed(ladder__xc=[]), r"ladder\.xc: \[\] should be non-empty"),
+    "heads do not divide d_model": (changed(ladder__sizes__s1__n_heads=5),
+                                    r"ladder\.sizes\.s1: d_model 16 is not divisible by n_heads 5"),
+    "target of an unknown size": (changed(ladder__targets={"big": {"size": "s9", "xc": 1}}),
+                                  r"ladder\.targets\.big: size 's9' not in ladder\.sizes"),
+    "too many shots": (changed(evaluation__num_shots=7), r"evaluation\.num_shots: 7 is greater than the maximum of 5"),
+    "unknown law": (changed(methods={"m": {"step1": {"law": "quadratic"}}}), r"methods\.m\.step1\.law: 'quadratic' is not one of"),
     "wrong type": (changed(ladder__seq_len="long"), r"ladder\.seq_len: 'long' is not of type 'integer'"),
     "integer key given a fraction": (changed(targets={"big": {"n": 6.95e9 + 0.5, "d": 1e12}}),
                                      r"targets\.big\.n: 6950000000\.5 is not of type 'integer'"),
@@ -121,6 +132,11 @@ def test_bad_config(case, workdir, capsys):
     path.write_text(yaml.safe_dump(config))
     code, err = run_cli(["check", "--configfile", path], capsys)
     assert code == 2 and re.search(message, err), err
+
+
+def test_the_shipped_smoke_config_passes(workdir, capsys):
+    assert main(["check", "--configfile", str(ROOT / "configs" / "smoke.yaml")]) == 0
+    assert "6 ladder runs (6 trained, 35 checkpoints of 7 runs to evaluate on 3 tasks)" in capsys.readouterr().out
 
 
 def test_whole_numbers_in_any_notation_are_integers(workdir, capsys):
