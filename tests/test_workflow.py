@@ -213,10 +213,10 @@ def test_paper_import_workflow(tmp_path, paper_logs):
     fit_jobs = len(yaml.safe_load((ROOT / "configs" / "olmo-paper-import.yaml").read_text())["methods"])
     changed = planned_jobs(tmp_path, *args, "fit={window: 7}")  # every method, not the import
     assert changed == {"fit_method": fit_jobs, "figures_method": fit_jobs, "tables": 1, "compute_vs_error": 1,
-                       "all": 1}
+                       "report_page": 1, "all": 1}
     # one method's option reruns that method only (and the tables that gather every method)
     assert planned_jobs(tmp_path, *args, "methods={taskce: {fit: {window: 2}}}") == {
-        "fit_method": 1, "figures_method": 1, "tables": 1, "all": 1}
+        "fit_method": 1, "figures_method": 1, "tables": 1, "report_page": 1, "all": 1}
     assert planned_jobs(tmp_path, "method_taskce", *args) == {}
 
     # paper Table 6 (chained relative errors, 7B-4T) and Table 5 (step-1 errors of the FLOPs input)
@@ -315,7 +315,7 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
     # a fitting option reruns fits only: no training, no evaluation
     changed = planned_jobs(tmp_path, *args, "fit={window: 3}")
     assert "fit_method" in changed
-    assert set(changed) <= {"fit_method", "figures_method", "tables", "compute_vs_error", "all"}
+    assert set(changed) <= {"fit_method", "figures_method", "tables", "compute_vs_error", "report_page", "all"}
 
 
 @pytest.mark.slow
