@@ -113,7 +113,7 @@ def concat_csv(paths, out: str | Path) -> pd.DataFrame:
 
 def _row_error(path: Path, frame: pd.DataFrame, bad, what) -> InputError:
     i = int(np.flatnonzero(np.asarray(bad))[0])
-    return InputError(f"{path}: row {i + 2}: {what(frame.iloc[i], i)}")
+    return InputError(f"{path}: row {i + 2}{what(frame.iloc[i], i)}")
 
 
 def _raw(path: Path, row: int, column: str) -> str:
@@ -143,20 +143,21 @@ def _check_values(path: Path, frame: pd.DataFrame) -> None:
         values = pd.to_numeric(frame[c], errors="coerce")
         bad = values.isna() & (frame[c].notna() | (c in REQUIRED_NUMBERS))
         if bad.any():
-            raise _row_error(path, frame, bad, lambda r, i: f"column '{c}': expected a number, found "
+            raise _row_error(path, frame, bad, lambda r, i: f", column '{c}': expected a number, found "
                                                             f"{_raw(path, i, c)!r}")
         frame[c] = values
         test, expected = MEANING[c]
         bad = values.notna() & ~(np.isfinite(values) & test(values.fillna(0)))
         if bad.any():
-            raise _row_error(path, frame, bad, lambda r, i: f"column '{c}': expected {expected}, found {_raw(path, i, c)}")
+            raise _row_error(path, frame, bad,
+                             lambda r, i: f", column '{c}': expected {expected}, found {_raw(path, i, c)}")
 
 
 def _check_runs(path: Path, frame: pd.DataFrame) -> None:
     dup = frame.duplicated(["run", "task", "step"])
     if dup.any():
         raise _row_error(path, frame, dup,
-                         lambda r, i: f"duplicate (run, task, step) = ({r['run']}, {r['task']}, {r['step']:g})")
+                         lambda r, i: f": duplicate (run, task, step) = ({r['run']}, {r['task']}, {r['step']:g})")
     for run, rows in frame.groupby("run", sort=False):
         if rows["n"].nunique() > 1:
             raise InputError(f"{path}: run {run}: column 'n' holds {sorted(rows['n'].unique().tolist())}; expected one "
