@@ -192,10 +192,10 @@ def check_command(args) -> None:
 
     exp = plan(_load(args), warn=lambda msg: print(f"warning: {msg}", file=sys.stderr))
     checkpoints = sum(len(s) for s in exp.checkpoints.values())
-    print(f"{args.configfile or 'config'}: valid. Experiment {exp.name} ({exp.results}): "
-          f"{len(exp.ladder_runs)} ladder runs ({len(exp.trained)} trained, {checkpoints} checkpoints of "
-          f"{len(exp.checkpoints)} runs to evaluate on {len(exp.eval_tasks)} tasks), targets {list(exp.targets)}, "
-          f"methods {list(exp.methods)}, tasks {exp.tasks}")
+    trained = (f", {len(exp.trained)} trained here ({checkpoints} checkpoints of {len(exp.checkpoints)} runs to "
+               f"evaluate on {len(exp.eval_tasks)} tasks)") if exp.checkpoints else ", all imported"
+    print(f"{args.configfile or 'config'}: valid. Experiment {exp.name} ({exp.results}): {len(exp.ladder_runs)} "
+          f"ladder runs{trained}; targets {list(exp.targets)}; methods {list(exp.methods)}; tasks {exp.tasks}")
 
 
 SUBCOMMANDS = {  # name -> (help, add_arguments(parser), run(args))

@@ -136,7 +136,7 @@ def test_bad_config(case, workdir, capsys):
 
 def test_the_shipped_smoke_config_passes(workdir, capsys):
     assert main(["check", "--configfile", str(ROOT / "configs" / "smoke.yaml")]) == 0
-    assert "6 ladder runs (6 trained, 35 checkpoints of 7 runs to evaluate on 3 tasks)" in capsys.readouterr().out
+    assert "6 ladder runs, 6 trained here (35 checkpoints of 7 runs to evaluate on 3 tasks)" in capsys.readouterr().out
 
 
 def test_whole_numbers_in_any_notation_are_integers(workdir, capsys):
