@@ -128,7 +128,8 @@ class Experiment:
 
     @property
     def corpus(self) -> dict[str, str]:
-        """The prepared corpus (taskladder.data.prepare_corpus), one entry per output."""
+        """The prepared corpus (taskladder.data.prepare_corpus), one entry per output; training reads them
+        all. One job makes them today; jobs per input file would become prepare_corpus's inputs."""
         return {k: self.path("corpus", v) for k, v in
                 {"manifest": "manifest.json", "val": "val.npy", "train": "train", "tokenizer": "tokenizer"}.items()}
 
