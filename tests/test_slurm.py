@@ -161,7 +161,7 @@ def test_smoke_workflow_on_slurm(slurm_env, tmp_path):
     assert {(job["Partition"], job["ReqMem"], job["Timelimit"]) for job in jobs
             if job["Comment"].startswith("rule_train_")} == {("train", "1500M", "00:30:00")}, listing
     assert all(job["Partition"] == "main" for job in jobs if not job["Comment"].startswith("rule_train_")), listing
-    evaluate = [r for r in by_rule if r.startswith("evaluate")]
+    evaluate = [job for job in jobs if job["Comment"].startswith("rule_evaluate")]
     assert len(evaluate) == 2, listing  # 7 evaluation jobs, 4 to a submission (profile: group-components)
 
     # the same results as a local run: the interrupted runs resumed to the same weights
