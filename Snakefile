@@ -1,33 +1,40 @@
 # taskladder: predict task accuracy of a large language model from a ladder of small ones.
 #   snakemake --cores all                                   # the embedded default (config.yaml)
 #   snakemake --cores 1 --configfile configs/olmo-paper-import.yaml --config olmo_ladder_dir=DIR
-import re
+# One plan, EXP (taskladder.experiment.Experiment), knows every run, checkpoint, task and path; the
+# rule files read EXP and config, and define nothing another file reads.
+import os
 import sys
 
 sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
 from taskladder.config import validate
-from taskladder.experiment import fit_options, plan, rule_resources
+from taskladder.experiment import plan
+from taskladder.recovery import record_owner, recover
 
 if not workflow.overwrite_configfiles:  # a --configfile replaces the embedded default instead of merging into it
     configfile: "config.yaml"
 
 validate(config)
-EXP = plan(config, warn=lambda msg: print(f"WARNING: {msg}", file=sys.stderr))
-RESULTS = str(EXP.results)
-FIGURES = ["step1", "step2", "chained"]
-FMT = config["figures"]["format"]
-RESOURCES = rule_resources(config)  # per rule family: memory, time, partition, GPUs (SLURM)
+EXP = plan(config, warn=lambda msg: print(f"WARNING: {msg}", file=sys.stderr), check_registries=workflow.is_main_process)
+if workflow.is_main_process and not workflow.dryrun:  # after a killed Snakemake: stop its jobs, clear its lock
+    recover(".snakemake", log=lambda msg: print(f"WARNING: {msg}", file=sys.stderr))
+
+    onstart:
+        record_owner(".snakemake")
 
 
-RELEASED = []  # flags of train.keep_checkpoints: final (rules/evaluate.smk)
-if config.get("ladder"):  # train and evaluate a ladder here; otherwise every run is imported
+wildcard_constraints:
+    step=EXP.pattern("step"),
+    chunk=EXP.pattern("chunk"),
+    method=EXP.pattern("method"),
+    task=EXP.pattern("task"),
 
-    include: "rules/data.smk"
-    include: "rules/train.smk"
-    include: "rules/evaluate.smk"
 
-
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
 include: "rules/import.smk"
 include: "rules/fit.smk"
 include: "rules/analyses.smk"
@@ -37,8 +44,30 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        f"{RESULTS}/predictions.csv",
-        f"{RESULTS}/fits.csv",
-        expand(f"{RESULTS}/figures/{{method}}/{{figure}}.{FMT}", method=EXP.methods, figure=FIGURES),
-        ANALYSES,
-        RELEASED,
+        EXP.outputs,
+
+
+# Targets that rerun one part alone: snakemake method_<name> | ablations | analyses | train_all,
+# and each analysis by its rule's name (variance, compute_vs_error).
+for name in EXP.methods:
+
+    rule:
+        name:
+            f"method_{name}"
+        input:
+            EXP.method_outputs(name),
+
+
+rule ablations:
+    input:
+        [f for m in EXP.methods if m != "two_step" for f in EXP.method_outputs(m)],
+
+
+rule analyses:
+    input:
+        [f for files in EXP.analyses.values() for f in files],
+
+
+rule train_all:
+    input:
+        EXP.final_checkpoints,

@@ -1,29 +1,17 @@
-# Corpus: sources -> (dedup, decontaminate) -> tokenizer -> token shards + held-out val slice.
-# Writes results/{experiment}/corpus/ (layout in taskladder/data.py). Needs RESULTS and RESOURCES from the Snakefile.
-
-CORPUS = {
-    "manifest": f"{RESULTS}/corpus/manifest.json",
-    "val": f"{RESULTS}/corpus/val.npy",
-    "train": f"{RESULTS}/corpus/train",
-    "tokenizer": f"{RESULTS}/corpus/tokenizer",
-}
+# Corpus: sources -> (dedup, decontaminate) -> tokenizer -> token shards + held-out val slice
+# (layout in taskladder/data.py). One job; EXP.corpus names its outputs, which training reads.
 
 
 rule prepare_corpus:
     output:
-        manifest=CORPUS["manifest"],
-        val=CORPUS["val"],
-        train=directory(CORPUS["train"]),
-        tokenizer=directory(CORPUS["tokenizer"]),
+        manifest=EXP.corpus["manifest"],
+        val=EXP.corpus["val"],
+        train=directory(EXP.corpus["train"]),
+        tokenizer=directory(EXP.corpus["tokenizer"]),
     params:
-        corpus=config["corpus"],
-        tokenizer=config["tokenizer"],
-        seed=config["seed"],
-        experiment=config["experiment"],
+        corpus=config["corpus"], tokenizer=config["tokenizer"], seed=config["seed"],
     threads: 2
-    resources:
-        **RESOURCES["prepare"],
-    log:
-        f"{RESULTS}/logs/prepare_corpus.log",
-    script:
-        "../scripts/prepare_corpus.py"
+    resources: **EXP.resources["prepare"],
+    log: EXP.log("prepare_corpus"),
+    conda: "../envs/train.yaml"
+    script: "../scripts/prepare_corpus.py"

@@ -2,18 +2,11 @@
 
 
 rule import_run:
-    input:
-        lambda w: EXP.source(w.run).path,
-    output:
-        f"{RESULTS}/metrics/{{run}}.csv",
-    wildcard_constraints:
-        run="|".join(map(re.escape, list(EXP.imported) + EXP.imported_targets)) or "^$",
-    params:
-        n=lambda w: EXP.source(w.run).n,
-        format="olmo_ladder",
-    resources:
-        **RESOURCES["fit"],
-    log:
-        f"{RESULTS}/logs/import/{{run}}.log",
-    script:
-        "../scripts/import_run.py"
+    input: lambda w: EXP.source(w.run).path,
+    output: EXP.metrics("{run}"),
+    wildcard_constraints: run=EXP.pattern("imported"),
+    params: n=lambda w: EXP.source(w.run).n, format="olmo_ladder",
+    resources: **EXP.resources["fit"],
+    log: EXP.log("import/{run}"),
+    conda: "../envs/fit.yaml"
+    script: "../scripts/import_run.py"

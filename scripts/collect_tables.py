@@ -1,6 +1,6 @@
-"""Snakemake script: concatenate the per-method tables into fits.csv and predictions.csv."""
-from taskladder.io import concat_csv, setup_logging
+"""Workflow script: gather the per-method tables into one table each (fits.csv, predictions.csv, ...)."""
+from taskladder.io import concat_csv, script
 
-setup_logging(snakemake.log[0])
-concat_csv(snakemake.input.fits, snakemake.output.fits)
-concat_csv(snakemake.input.predictions, snakemake.output.predictions)
+with script(snakemake):
+    for name, path in snakemake.output.items():
+        concat_csv(snakemake.input[name], path)

@@ -1,16 +1,16 @@
-"""Snakemake script: fit one method on the ladder metrics and predict every target."""
+"""Workflow script: fit one method on the ladder metrics and predict every target."""
+from taskladder.io import script
 from taskladder.methods import fit_and_write
-from taskladder.io import setup_logging
 
-setup_logging(snakemake.log[0])
-fit_and_write(
-    method_name=snakemake.wildcards.method,
-    method=snakemake.params.method,
-    ladder_files=list(snakemake.input.ladder),
-    target_files=list(snakemake.input.targets),
-    other_files=list(snakemake.input.others),
-    targets=snakemake.params.targets,
-    tasks=snakemake.params.tasks,
-    options=snakemake.params.options,
-    out=snakemake.output,
-)
+with script(snakemake):
+    fit_and_write(
+        method_name=snakemake.wildcards.method,
+        method=snakemake.params.method,
+        ladder_files=list(snakemake.input.ladder),
+        target_files=list(snakemake.input.targets),
+        other_files=list(snakemake.input.others),
+        targets=snakemake.params.targets,
+        tasks=snakemake.params.tasks,
+        options=snakemake.params.options,
+        out=snakemake.output,
+    )

@@ -1,10 +1,10 @@
-"""Snakemake script: one imported ladder log -> results/{experiment}/metrics/{run}.csv."""
+"""Workflow script: one imported ladder log -> results/{experiment}/metrics/{run}.csv."""
 from taskladder.importers import IMPORTERS, KNOWN_TASKS
-from taskladder.io import setup_logging, write_csv
+from taskladder.io import script, write_csv
 
-log = setup_logging(snakemake.log[0])
-read = IMPORTERS[snakemake.params.format]
-metrics = read(snakemake.input[0], run=snakemake.wildcards.run, n=snakemake.params.n, tasks=KNOWN_TASKS)
-write_csv(metrics, snakemake.output[0])
-log.info("%s: %d checkpoints x %d tasks from %s", snakemake.wildcards.run, metrics["step"].nunique(),
-         metrics["task"].nunique(), snakemake.input[0])
+with script(snakemake) as log:
+    read = IMPORTERS[snakemake.params.format]
+    metrics = read(snakemake.input[0], run=snakemake.wildcards.run, n=snakemake.params.n, tasks=KNOWN_TASKS)
+    write_csv(metrics, snakemake.output[0])
+    log.info("%s: %d checkpoints x %d tasks from %s", snakemake.wildcards.run, metrics["step"].nunique(),
+             metrics["task"].nunique(), snakemake.input[0])

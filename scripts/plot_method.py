@@ -1,9 +1,9 @@
-"""Snakemake script: the step-1, step-2 and chained figures of one method."""
+"""Workflow script: the step-1, step-2 and chained figures of one method."""
 import pandas as pd
 
 from taskladder import plots
-from taskladder.io import setup_logging
+from taskladder.io import script
 
-setup_logging(snakemake.log[0])
-fits, predictions, points = (pd.read_csv(p) for p in snakemake.input)
-plots.method_figures(fits, predictions, points, dict(snakemake.output.items()), **snakemake.params.figures)
+with script(snakemake):
+    fits, predictions, points = (pd.read_csv(snakemake.input[t]) for t in ("fits", "predictions", "points"))
+    plots.method_figures(fits, predictions, points, dict(snakemake.output.items()), **snakemake.params.figures)

@@ -4,52 +4,103 @@
     taskladder fit METRICS_DIR --target 7B-4T=N,D [-o OUT]        fit, predict, write tables (+ figures)
     taskladder example OUT_DIR                                    write the bundled synthetic ladder
     taskladder ladder --configfile F [--csv]                      the rung table of a config
+    taskladder check --configfile F [--config KEY=VALUE ...]      check a workflow config as the workflow does
+
+A bad input ends with one line naming what was wrong and where, and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import math
+import os
 import sys
 from pathlib import Path
 
 from taskladder.config import ConfigError, load_config
 from taskladder.io import InputError, setup_logging
 
-# name -> (help, add_arguments(parser), run(args)); other modules register their commands here
-SUBCOMMANDS: dict = {}
+
+def _positive(kind):
+    """An argparse type: a finite number > 0 (`6.9e9` is accepted where an integer is wanted when whole)."""
+    def parse(text: str):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0) or (kind is int and not value.is_integer()):
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number > 0, found {text!r}")
+        return kind(value)
+
+    return parse
 
 
-def subcommand(name: str, help: str, add_arguments):
-    def register(run):
-        SUBCOMMANDS[name] = (help, add_arguments, run)
-        return run
+def _parse_target(text: str) -> tuple[str, dict]:
+    name, _, nd = text.partition("=")
+    parts = nd.split(",")
+    usage = f"expected NAME=N,D with N parameters and D tokens, both > 0 (e.g. 7B-4T=6.89e9,3.95e12), found {text!r}"
+    if not name or len(parts) != 2:
+        raise argparse.ArgumentTypeError(usage)
+    try:
+        n, d = (_positive(int)(v) for v in parts)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(usage) from None
+    return name, {"n": n, "d": d, "flops": None}
 
-    return register
 
+def _config_args(p, required: bool = False):
+    p.add_argument("--configfile", required=required, help="workflow config (YAML)")
+    p.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config keys (dotted keys reach nested ones: fit.window=7)")
+
+
+def _load(args) -> dict:
+    overrides = {}
+    for item in args.config:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--config {item}: expected KEY=VALUE (e.g. fit.window=7)")
+        overrides[key] = value
+    if args.configfile is None:
+        overrides.setdefault("experiment", "cli")
+    return load_config(args.configfile, overrides)
+
+
+def _output(out: str | Path, directory: bool) -> Path:
+    """Check `-o` before anything is computed: a directory (or a file) that this user can write."""
+    out = Path(out)
+    expected = "a directory (new or existing)" if directory else "the path of a file to write"
+    if out.exists() and out.is_dir() != directory:
+        raise InputError(f"-o {out}: an existing {'file' if directory else 'directory'}; expected {expected}")
+    parent = out if out.exists() and directory else out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"-o {out}: {parent} is not writable by this user; expected {expected} that it can write")
+    return out
+
+
+# ---- subcommands ----------------------------------------------------------------------------
 
 def _import_args(p):
     p.add_argument("file", help="a ladder log (OLMo-ladder CSV)")
     p.add_argument("--run", required=True, help="run name written to the table, e.g. 190M-1xC")
-    p.add_argument("--n", required=True, type=int, help="non-embedding parameters of the run")
+    p.add_argument("--n", required=True, type=_positive(int), help="non-embedding parameters of the run")
     p.add_argument("-o", "--out", required=True, help="metrics table to write (CSV)")
 
 
-@subcommand("import", "convert a ladder log into the metrics table", _import_args)
 def import_command(args) -> None:
     from taskladder.importers import KNOWN_TASKS, read_olmo_ladder
     from taskladder.io import write_csv
 
-    write_csv(read_olmo_ladder(args.file, args.run, args.n, KNOWN_TASKS), args.out)
-    print(f"wrote {args.out}")
-
-
-def _parse_target(text: str) -> tuple[str, dict]:
+    out = _output(args.out, directory=False)
     try:
-        name, nd = text.split("=")
-        n, d = (int(float(v)) for v in nd.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--target expects NAME=N,D (e.g. 7B-4T=6.89e9,3.95e12), got {text!r}")
-    return name, {"n": n, "d": d, "flops": None}
+        metrics = read_olmo_ladder(args.file, args.run, args.n, KNOWN_TASKS)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{args.file}: not UTF-8 text ({e.reason} at byte {e.start}); expected a UTF-8 CSV file")
+    write_csv(metrics, out)
+    print(f"wrote {out}")
 
 
 def _fit_args(p):
@@ -57,19 +108,18 @@ def _fit_args(p):
     p.add_argument("--target", action="append", type=_parse_target, default=[],
                    help="NAME=N,D: a model to predict; if the metrics hold a run NAME, it gives the actuals "
                         "and is left out of the ladder (repeatable)")
-    p.add_argument("--configfile", help="take tasks, methods and fit options from this workflow config")
+    _config_args(p)
     p.add_argument("--method", action="append", help="fit only these methods (default: all in the config)")
     p.add_argument("-o", "--out", default="taskladder-fit", help="output directory (default: %(default)s)")
     p.add_argument("--figures", action="store_true", help="also render the figures of each method")
 
 
-@subcommand("fit", "fit the laws on a metrics directory and predict targets", _fit_args)
 def fit_command(args) -> None:
     from taskladder.experiment import fit_options
     from taskladder.io import concat_csv
     from taskladder.methods import fit_and_write
 
-    config = load_config(args.configfile, None if args.configfile else {"experiment": "cli"})
+    config = _load(args)
     targets = dict(args.target)
     src = Path(args.metrics)
     if not src.exists():
@@ -80,10 +130,11 @@ def fit_command(args) -> None:
     target_files = [f for f in files if f.stem in targets]
     ladder_files = [f for f in files if f.stem not in targets]
     methods = args.method or list(config["methods"])
-    out = Path(args.out)
+    unknown = [m for m in methods if m not in config["methods"]]
+    if unknown:
+        raise ConfigError(f"--method {unknown[0]}: not defined; methods: {sorted(config['methods'])}")
+    out = _output(args.out, directory=True)
     for name in methods:
-        if name not in config["methods"]:
-            raise ConfigError(f"--method {name}: not defined; methods: {sorted(config['methods'])}")
         paths = {k: out / "methods" / name / f"{k}.csv" for k in ("fits", "predictions", "points")}
         fit_and_write(name, config["methods"][name], ladder_files, target_files, targets, config["fit"]["tasks"],
                       fit_options(config), paths)
@@ -106,22 +157,56 @@ def _example_args(p):
     p.add_argument("--seed", type=int, default=0)
 
 
-@subcommand("example", "write the synthetic example ladder (OLMo-ladder CSV format)", _example_args)
 def example_command(args) -> None:
     from taskladder.synthetic import write_example
 
-    files = write_example(args.out, seed=args.seed)
+    files = write_example(_output(args.out, directory=True), seed=args.seed)
     print(f"wrote {len(files)} files to {args.out}")
 
 
-def _ladder_subcommand():
-    from taskladder import ladder
+def _ladder_args(p):
+    _config_args(p, required=True)
+    p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
+    p.add_argument("--vocab-size", type=_positive(int), default=None,
+                   help="tokenizer vocabulary, when the config does not set ladder.vocab_size")
 
-    SUBCOMMANDS["ladder"] = ("print the rung table of a config (n, d, batch, lr, warmup, steps, checkpoints, flops)",
-                             ladder.add_arguments, ladder.ladder_command)
+
+def ladder_command(args) -> None:
+    from taskladder.ladder import build, table_rows
+
+    rows = table_rows(build(_load(args), args.vocab_size))
+    if args.csv:
+        w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.rjust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).rjust(widths[c]) for c in cols))
 
 
-_ladder_subcommand()
+def check_command(args) -> None:
+    from taskladder.experiment import plan
+
+    exp = plan(_load(args), warn=lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    checkpoints = sum(len(s) for s in exp.checkpoints.values())
+    trained = (f", {len(exp.trained)} trained here ({checkpoints} checkpoints of {len(exp.checkpoints)} runs to "
+               f"evaluate on {len(exp.eval_tasks)} tasks)") if exp.checkpoints else ", all imported"
+    print(f"{args.configfile or 'config'}: valid. Experiment {exp.name} ({exp.results}): {len(exp.ladder_runs)} "
+          f"ladder runs{trained}; targets {list(exp.targets)}; methods {list(exp.methods)}; tasks {exp.tasks}")
+
+
+SUBCOMMANDS = {  # name -> (help, add_arguments(parser), run(args))
+    "import": ("convert a ladder log into the metrics table", _import_args, import_command),
+    "fit": ("fit the laws on a metrics directory and predict targets", _fit_args, fit_command),
+    "example": ("write the synthetic example ladder (OLMo-ladder CSV format)", _example_args, example_command),
+    "ladder": ("print the rung table of a config (n, d, batch, lr, warmup, steps, checkpoints, flops)", _ladder_args,
+               ladder_command),
+    "check": ("check a workflow config (schema, files, names, schedules) as the workflow does before any job",
+              _config_args, check_command),
+}
 
 
 def main(argv=None) -> int:
@@ -136,6 +221,9 @@ def main(argv=None) -> int:
         SUBCOMMANDS[args.command][2](args)
     except (ConfigError, InputError, ValueError) as e:
         print(f"taskladder {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"taskladder {args.command}: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
     return 0
 

@@ -20,10 +20,23 @@ import yaml
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 METHODS_FILE = Path(__file__).resolve().parent / "methods.yaml"
 DEFAULT_METHODS = {"two_step": {}}
+# Keys that change how a job runs, not what it writes: they are never part of a job's params (the job
+# reads them from the config), so changing them reruns nothing. For `train`, the weight-neutral keys:
+# the same weights up to floating-point rounding (threads, processes, device) or the same files.
+RUNTIME_KEYS = {
+    "train": ("job", "nproc", "threads", "device", "fsdp", "micro_batch", "attn_implementation", "log_every",
+              "keep_checkpoints"),
+    "evaluation": ("batch_tokens", "group_size"),
+}
 
 
 class ConfigError(ValueError):
     """A config that does not match the schema or the data it names."""
+
+
+def runtime_options(section: str, params: dict, config: dict) -> dict:
+    """A job's options: its params (what changes its output) and the section's RUNTIME_KEYS from the config."""
+    return {**params, **{k: config[section][k] for k in RUNTIME_KEYS[section]}}
 
 
 def schema() -> dict:
@@ -64,8 +77,9 @@ def _where(error: jsonschema.ValidationError, prefix: str = "") -> str:
 
 
 def _coerce(value, sub: dict):
-    """Command-line overrides arrive as strings (`--config fit="{window: 7}"`): read a string as
-    YAML where the schema expects a number or a boolean."""
+    """Read numbers as the schema expects them: command-line overrides arrive as strings (`--config
+    fit="{window: 7}"`), YAML reads `6.9e9` as a string and `6.9e+9` as a float; a whole number is
+    accepted where the schema wants an integer."""
     if isinstance(value, dict):
         props, extra = sub.get("properties", {}), sub.get("additionalProperties")
         for k, v in value.items():
@@ -73,13 +87,22 @@ def _coerce(value, sub: dict):
             if child is not None:
                 value[k] = _coerce(v, child)
         return value
+    if isinstance(value, list) and isinstance(sub.get("items"), dict):
+        return [_coerce(v, sub["items"]) for v in value]
     types = sub.get("type", [])
-    types = [types] if isinstance(types, str) else types
-    if isinstance(value, str) and {"integer", "number", "boolean"} & set(types):
+    types = {types} if isinstance(types, str) else set(types)
+    if isinstance(value, str) and {"integer", "number", "boolean"} & types:
         try:
-            return yaml.safe_load(value)
+            value = yaml.safe_load(value)
         except yaml.YAMLError:
             return value
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return value
+    if "integer" in types and "number" not in types and isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -151,10 +174,15 @@ def check_semantics(config: dict, source: str = "config") -> None:
                 f"invalid {source}: targets.{name}: missing {' and '.join(missing)} "
                 "(a target needs its non-embedding parameter count n and training tokens d)"
             )
+    from taskladder.laws import LAWS
 
-
-def _parse_override(value: str):
-    return yaml.safe_load(value)
+    for name, method in config["methods"].items():
+        for step in ("step1", "step2"):
+            spec = method.get(step) or {}
+            if spec.get("start") is not None and len(spec["start"]) != len(LAWS[spec["law"]].params):
+                params = LAWS[spec["law"]].params
+                raise ConfigError(f"invalid {source}: methods.{name}.{step}.start: {len(spec['start'])} values; "
+                                  f"expected {len(params)}, one per parameter of {spec['law']} {list(params)}")
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
@@ -165,7 +193,13 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"config file not found: {path}")
-        config = yaml.safe_load(path.read_text()) or {}
+        try:
+            config = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise ConfigError(f"{path}: {where}not valid YAML ({getattr(e, 'problem', None) or e}); "
+                              "expected a YAML mapping of config keys") from None
         if not isinstance(config, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, found {type(config).__name__}")
         source = str(path)
@@ -174,5 +208,5 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         *parents, last = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
-        node[last] = _parse_override(value) if isinstance(value, str) else value
+        node[last] = yaml.safe_load(value) if isinstance(value, str) else value
     return validate(config, source)

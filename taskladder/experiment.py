@@ -1,16 +1,40 @@
-"""What a validated config asks the workflow to do: which ladder runs, which targets, where.
+"""The plan of an experiment: what a validated config asks the workflow to do, and where every file goes.
 
-The Snakefile and the CLI both build their plan here, so the rules stay thin.
+One `Experiment`, built once in the Snakefile (and by the command line), knows every run, checkpoint,
+task, method and path of the results layout; the rule files read it and share nothing else. The
+params it gives a job hold only what changes that job's output, so adding a rung, size, target,
+method or task never reruns a finished job whose output would not change.
+
+    results/{experiment}/                          (io.results_dir)
+        corpus/                 manifest.json, val.npy, train/, tokenizer/        prepare_corpus
+        tasks/{task}.jsonl                                                        prepare_task
+        checkpoints/{run}/step{step:07d}/                                         train (io.checkpoint_dir)
+        evals/{run}/step{first:07d}-{last:07d}.csv                                evaluate (a chunk of checkpoints)
+        metrics/{run}.csv                                                         collect_metrics, import_run
+        methods/{method}/{fits,predictions,points}.csv                            fit_method
+        figures/{method}/{step1,step2,chained}.{format}                           figures_method
+        fits.csv, predictions.csv                                                 tables
+        analyses/variance.csv, compute_vs_error.csv (+ figures)                   variance, compute_vs_error
+        report.rst                                                                report_page (the report's first page)
+        logs/{rule}/...                                                           every rule
 """
 
 from __future__ import annotations
 
+import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskladder.config import ConfigError
+from taskladder.config import RUNTIME_KEYS, ConfigError, schema
 from taskladder.importers import KNOWN_TASKS
+from taskladder.io import checkpoint_dir, results_dir
+from taskladder.ladder import Ladder
+
+FIGURES = ("step1", "step2", "chained")  # per method (taskladder.plots.FIGURES)
+METHOD_TABLES = ("fits", "predictions", "points")  # per method (taskladder.predict.fit_and_write)
+TABLES = ("fits", "predictions")  # the per-method tables gathered into one table each (rule tables)
+HEADLINE_METHOD = "two_step"  # the report's first page leads with it (else with the first method)
 
 
 @dataclass(frozen=True)
@@ -38,24 +62,35 @@ class Target:
         return {"n": self.n, "d": self.d, "flops": self.flops}
 
 
+def _alternatives(names) -> str:
+    """A wildcard constraint that matches exactly `names`."""
+    return "|".join(map(re.escape, names)) or "^$"
+
+
 @dataclass(frozen=True)
 class Experiment:
+    config: dict = field(repr=False)
     name: str
     results: Path
     imported: dict[str, ImportedRun]
     trained: list[str]  # ladder rungs this workflow trains and evaluates
     targets: dict[str, Target]
-    tasks: list[str]
+    tasks: list[str]  # fitted and predicted
     methods: dict[str, dict]
     cve_target: str | None = None  # target of the compute-vs-error analysis (needs measurements)
+    ladder: Ladder | None = None  # rungs and targets trained here
+    checkpoints: dict[str, list[int]] = field(default_factory=dict)  # run -> checkpoint steps (trained runs)
+    eval_tasks: dict[str, dict] = field(default_factory=dict)  # task -> how to build it (taskladder.tasks.plan)
 
+    # ---- runs ---------------------------------------------------------------------------------
     @property
     def ladder_runs(self) -> list[str]:
         return [r.name for r in self.imported.values() if r.ladder] + self.trained
 
     @property
-    def other_runs(self) -> list[str]:
-        return [r.name for r in self.imported.values() if not r.ladder]
+    def train_runs(self) -> list[str]:
+        """Every run trained here: the rungs, then the targets."""
+        return list(self.checkpoints)
 
     @property
     def measured_targets(self) -> list[str]:
@@ -65,6 +100,11 @@ class Experiment:
     def imported_targets(self) -> list[str]:
         return [t.name for t in self.targets.values() if t.path is not None]
 
+    @property
+    def imported_metrics(self) -> list[str]:
+        """Runs whose metrics table is imported from a log: imported runs and measured targets with a file."""
+        return list(self.imported) + self.imported_targets
+
     def source(self, run: str) -> ImportedRun | Target:
         """The imported run or measured target a metrics table is imported from."""
         return self.imported[run] if run in self.imported else self.targets[run]
@@ -73,9 +113,217 @@ class Experiment:
         """The non-ladder runs a method's step 2 is fitted on."""
         return list((self.methods[method].get("step2") or {}).get("runs", []))
 
-    def metrics_path(self, run: str) -> Path:
-        return self.results / "metrics" / f"{run}.csv"
+    def pattern(self, kind: str) -> str:
+        """Wildcard constraint of `kind`: trained (runs), imported (runs), method, task, step, chunk."""
+        names = {"trained": self.train_runs, "imported": self.imported_metrics, "method": self.methods,
+                 "task": self.eval_tasks}
+        return {"step": r"\d{7}", "chunk": r"step\d{7}-\d{7}"}.get(kind) or _alternatives(names[kind])
 
+    # ---- paths --------------------------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return str(self.results.joinpath(*parts))
+
+    def log(self, name: str) -> str:
+        return self.path("logs", f"{name}.log")
+
+    @property
+    def corpus(self) -> dict[str, str]:
+        """The prepared corpus (taskladder.data.prepare_corpus), one entry per output; training reads them
+        all. One job makes them today; jobs per input file would become prepare_corpus's inputs."""
+        return {k: self.path("corpus", v) for k, v in
+                {"manifest": "manifest.json", "val": "val.npy", "train": "train", "tokenizer": "tokenizer"}.items()}
+
+    def task_file(self, task: str) -> str:
+        return self.path("tasks", f"{task}.jsonl")
+
+    @property
+    def task_files(self) -> list[str]:
+        return [self.task_file(t) for t in self.eval_tasks]
+
+    def checkpoint(self, run: str, step: int | str) -> str:
+        return str(checkpoint_dir(self.results / "checkpoints" / run, step))
+
+    @property
+    def final_checkpoints(self) -> list[str]:
+        return [self.checkpoint(run, steps[-1]) for run, steps in self.checkpoints.items()]
+
+    def metrics(self, run: str) -> str:
+        return self.path("metrics", f"{run}.csv")
+
+    def metrics_of(self, runs) -> list[str]:
+        return [self.metrics(r) for r in runs]
+
+    def method_tables(self, method: str) -> dict[str, str]:
+        return {t: self.path("methods", method, f"{t}.csv") for t in METHOD_TABLES}
+
+    def figures(self, method: str) -> dict[str, str]:
+        return {f: self.path("figures", method, f"{f}.{self.config['figures']['format']}") for f in FIGURES}
+
+    def method_outputs(self, method: str) -> list[str]:
+        """Everything one method writes (`snakemake method_<name>` asks for it)."""
+        return [*self.method_tables(method).values(), *self.figures(method).values()]
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return TABLES
+
+    def table(self, name: str) -> str:
+        return self.path(f"{name}.csv")
+
+    def analysis(self, name: str) -> str:
+        """A table of an analysis: `analysis("variance")` is analyses/variance.csv."""
+        return self.path("analyses", f"{name}.csv")
+
+    def analysis_figure(self, name: str) -> str:
+        return self.path("analyses", f"{name}.{self.config['figures']['format']}")
+
+    @property
+    def cve_figures(self) -> dict[str, str]:
+        return {o: self.analysis_figure(f"compute_vs_error_{o}") for o in
+                self.config["analyses"]["compute_vs_error"]["orders"]}
+
+    @property
+    def analyses(self) -> dict[str, list[str]]:
+        """The outputs of every analysis this experiment runs. A new analysis: its rule in
+        rules/analyses.smk and an entry here."""
+        out = {"variance": [self.analysis("variance"), self.analysis_figure("variance")]}
+        if self.cve_target:
+            out["compute_vs_error"] = [self.analysis("compute_vs_error"), *self.cve_figures.values()]
+        return out
+
+    @property
+    def released(self) -> list[str]:
+        """train.keep_checkpoints final: one flag per trained run, written once its checkpoints are released."""
+        if self.config["train"]["keep_checkpoints"] != "final":
+            return []
+        return [self.path("checkpoints", run, "released.txt") for run in self.train_runs]
+
+    @property
+    def report_page(self) -> str:
+        """The report's first page (`snakemake --report`): the predictions and the headline figures."""
+        return self.path("report.rst")
+
+    @property
+    def report_page_source(self) -> str:
+        """report_page as the `report:` directive takes it (an absolute path)."""
+        return str(Path(self.report_page).absolute())
+
+    @property
+    def headline_method(self) -> str:
+        return HEADLINE_METHOD if HEADLINE_METHOD in self.methods else next(iter(self.methods))
+
+    @property
+    def headline_figures(self) -> list[str]:
+        figures = self.figures(self.headline_method)
+        return [figures["chained"], figures["step1"]]
+
+    @property
+    def outputs(self) -> list[str]:
+        """What `snakemake` (rule all) makes."""
+        return [*(self.table(t) for t in TABLES), *(f for m in self.methods for f in self.method_outputs(m)),
+                *(f for files in self.analyses.values() for f in files), *self.released, self.report_page]
+
+    # ---- training (rules/train.smk) ----------------------------------------------------------
+    def rung_spec(self, wildcards) -> dict:
+        """A training job's params: the run's own spec (size, xC, schedule, vocabulary), nothing of other runs."""
+        return self.ladder[wildcards.run].spec()
+
+    @property
+    def train_options(self) -> dict:
+        """The training options that change the weights, and the seed (the others: config.RUNTIME_KEYS)."""
+        train = self.config["train"]
+        return {k: v for k, v in train.items() if k not in RUNTIME_KEYS["train"]} | {"seed": self.config["seed"]}
+
+    @property
+    def train_threads(self) -> int:
+        return (self.config["train"]["threads"] or 1) * self.config["train"]["nproc"]
+
+    def train_priority(self, wildcards) -> int:
+        """The biggest runs first, and every training job before any evaluation (priority 0): the last run
+        to train is on the critical path, an evaluation of a finished run is not."""
+        order = sorted(self.train_runs, key=lambda r: self.ladder[r].flops)
+        return 1 + order.index(wildcards.run)
+
+    def previous_checkpoint(self, wildcards) -> list[str]:
+        """What the training job of checkpoint `step` starts from: with train.job checkpoint, the run's
+        previous checkpoint; with train.job run (one job per run) nothing."""
+        steps = self.checkpoints[wildcards.run]
+        k = steps.index(int(wildcards.step))
+        return [self.checkpoint(wildcards.run, steps[k - 1])] if k and self._per_checkpoint else []
+
+    @property
+    def _per_checkpoint(self) -> bool:
+        return self.config["train"]["job"] == "checkpoint"
+
+    def checkpoint_input(self, run: str, step: int) -> str:
+        """What a job reading checkpoint `step` of `run` depends on: the checkpoint itself with train.job
+        checkpoint, else the run's final checkpoint (the output of its one training job)."""
+        return self.checkpoint(run, step if self._per_checkpoint else self.checkpoints[run][-1])
+
+    # ---- evaluation (rules/evaluate.smk) -----------------------------------------------------
+    def chunks(self, run: str) -> dict[str, list[int]]:
+        """A run's checkpoints in evaluation jobs of `evaluation.group_size`: chunk name -> steps.
+        One job scores several checkpoints, as Python and torch start-up cost more than a tiny one."""
+        steps, size = self.checkpoints[run], self.config["evaluation"]["group_size"]
+        groups = [steps[i:i + size] for i in range(0, len(steps), size)]
+        return {f"step{g[0]:07d}-{g[-1]:07d}": g for g in groups}
+
+    def evals(self, run: str, chunk: str) -> str:
+        return self.path("evals", run, f"{chunk}.csv")
+
+    def run_evals(self, wildcards) -> list[str]:
+        return [self.evals(wildcards.run, c) for c in self.chunks(wildcards.run)]
+
+    def chunk_inputs(self, wildcards) -> list[str]:
+        steps = self.chunks(wildcards.run)[wildcards.chunk]
+        return sorted({self.checkpoint_input(wildcards.run, s) for s in steps})
+
+    def chunk_checkpoints(self, wildcards) -> list[str]:
+        return [self.checkpoint(wildcards.run, s) for s in self.chunks(wildcards.run)[wildcards.chunk]]
+
+    @property
+    def evaluate_options(self) -> dict:
+        """The evaluation options that change an evaluation table (limit and shots reach it through the
+        task files; the others: config.RUNTIME_KEYS)."""
+        keys = ("overflow", "lm_loss_tokens", "device")
+        return {k: self.config["evaluation"][k] for k in keys}
+
+    def task_spec(self, wildcards) -> dict:
+        return self.eval_tasks[wildcards.task]
+
+    @property
+    def task_options(self) -> dict:
+        """The evaluation options that change a task file."""
+        return {k: self.config["evaluation"][k] for k in ("limit", "num_shots", "lm_eval_include_path")}
+
+    def task_inputs(self, wildcards) -> list[str]:
+        """What building a task reads besides the packages' own data (none yet; a task built from the
+        corpus's held-out documents would name the corpus here)."""
+        return []
+
+    # ---- fitting (rules/fit.smk, rules/analyses.smk) -----------------------------------------
+    @property
+    def fit_options(self) -> dict:
+        return fit_options(self.config)
+
+    @property
+    def target_specs(self) -> dict[str, dict]:
+        return {t.name: t.as_dict() for t in self.targets.values()}
+
+    @property
+    def cve_params(self) -> dict:
+        cve = self.config["analyses"]["compute_vs_error"]
+        return {"method_name": cve["method"], "method": self.methods[cve["method"]], "target": self.cve_target,
+                "spec": self.targets[self.cve_target].as_dict() if self.cve_target else None,
+                "orders": cve["orders"], "tasks": self.tasks,
+                "options": self.fit_options | {"multistart": cve["multistart"]}}
+
+    @property
+    def resources(self) -> dict[str, dict]:
+        return rule_resources(self.config)
+
+
+# ---- building the plan ----------------------------------------------------------------------
 
 def _logs_dir(config: dict) -> Path:
     d = config.get("olmo_ladder_dir")
@@ -100,13 +348,13 @@ def _imported(config: dict) -> dict[str, ImportedRun]:
     return runs
 
 
-def _known_tasks(config: dict, trained: bool, imported: bool) -> list[str]:
+def _known_tasks(config: dict, eval_tasks: dict, trained: bool, imported: bool) -> list[str]:
     """Task names the metrics will hold: what the logs carry and what the evaluation computes."""
     known = list(KNOWN_TASKS) if imported else []
     if trained:
-        from taskladder.tasks import AGGREGATES, plan as eval_plan
+        from taskladder.tasks import AGGREGATES
 
-        evaluated = list(eval_plan(config["evaluation"]))
+        evaluated = list(eval_tasks)
         evaluated += [a for a, parts in AGGREGATES.items() if all(p in evaluated for p in parts)]
         known = [t for t in known if t in evaluated] if imported else evaluated
     return known
@@ -118,21 +366,63 @@ def _check_tasks(key: str, tasks: list[str], known: list[str]) -> None:
         raise ConfigError(f"{key}: unknown task(s) {unknown}; the ladder metrics will hold {known}")
 
 
-def plan(config: dict, warn=warnings.warn) -> Experiment:
-    """Resolve a validated config into runs and targets; check the files and names it uses.
+def _check_lm_eval_tasks(evaluation: dict) -> None:
+    """lm-eval task names, against lm-eval's registry (and the config's own task folder)."""
+    from taskladder.tasks import lm_eval_task_manager
+
+    names = [t if isinstance(t, str) else t["task"] for t in evaluation["lm_eval_tasks"]]
+    include = evaluation.get("lm_eval_include_path")
+    if include and not Path(include).is_dir():
+        raise ConfigError(f"evaluation.lm_eval_include_path: directory not found: {include}")
+    known = set(lm_eval_task_manager(include).all_tasks)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        import difflib
+
+        hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
+        raise ConfigError(f"evaluation.lm_eval_tasks: unknown lm-eval task(s) {unknown}; expected names from "
+                          f"lm-eval's registry (close matches: {hints})")
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def _check_tokenizer(tokenizer: dict) -> None:
+    """A `pretrained` tokenizer: a local folder with tokenizer files, or a hub name."""
+    path = tokenizer.get("path")
+    if tokenizer["kind"] != "pretrained" or not path:
+        return
+    local = Path(path)
+    if local.is_dir():
+        if not any((local / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json")):
+            raise ConfigError(f"tokenizer.path: {path} holds no tokenizer.json, tokenizer_config.json or vocab.json; "
+                              "expected a save_pretrained tokenizer folder")
+    elif local.is_absolute() or path.startswith(".") or not HUB_ID.match(path):
+        raise ConfigError(f"tokenizer.path: {path}: no such folder; expected a tokenizer folder or a hub name "
+                          "(org/name)")
+
+
+def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Experiment:
+    """Resolve a validated config into runs, checkpoints, tasks and targets; check the files and names it uses.
 
     Ladder runs are imported (`imported`) or trained here (`ladder`); trained targets
     (`ladder.targets`) are evaluated like the rungs. A ladder log that is missing is an error;
     a target's log that is missing is skipped with a warning (it may not exist yet).
+    `check_registries`: also look lm-eval task names up in lm-eval's registry (seconds).
     """
     imported = _imported(config)
-    trained, targets = [], {}
+    trained, targets, ladder, eval_tasks = [], {}, None, {}
     if config.get("ladder"):
         from taskladder.data import check_sources
         from taskladder.ladder import build
+        from taskladder.tasks import plan as eval_plan
 
         check_sources(config)
+        _check_tokenizer(config["tokenizer"])
         ladder = build(config)
+        eval_tasks = eval_plan(config["evaluation"])
+        if check_registries and config["evaluation"]["lm_eval_tasks"]:
+            _check_lm_eval_tasks(config["evaluation"])
         trained = [r.name for r in ladder.rungs]
         targets = {r.name: Target(r.name, r.n, r.tokens, None, trained=True) for r in ladder.targets}
     if not trained and not any(r.ladder for r in imported.values()):
@@ -152,7 +442,7 @@ def plan(config: dict, warn=warnings.warn) -> Experiment:
                 continue
         targets[name] = Target(name, spec["n"], spec["d"], spec.get("flops"), path)
 
-    known = _known_tasks(config, bool(trained), bool(imported))
+    known = _known_tasks(config, eval_tasks, bool(trained), bool(imported))
     _check_tasks("fit.tasks", config["fit"]["tasks"], known)
     for name, method in config["methods"].items():
         for run in (method.get("step2") or {}).get("runs", []):
@@ -161,6 +451,10 @@ def plan(config: dict, warn=warnings.warn) -> Experiment:
                                   f"such runs: {[r for r, v in imported.items() if not v.ladder]}")
     analyses = config["analyses"]
     _check_tasks("analyses.variance.tasks", analyses["variance"]["tasks"], known)
+    ladder_runs = [r for r, v in imported.items() if v.ladder] + trained
+    if analyses["variance"]["run"] and analyses["variance"]["run"] not in ladder_runs:
+        raise ConfigError(f"analyses.variance.run: '{analyses['variance']['run']}' is not a ladder run; "
+                          f"expected one of {ladder_runs}")
     cve = analyses["compute_vs_error"]
     if cve["method"] not in config["methods"]:
         raise ConfigError(f"analyses.compute_vs_error.method: '{cve['method']}' is not among methods "
@@ -170,23 +464,26 @@ def plan(config: dict, warn=warnings.warn) -> Experiment:
         raise ConfigError(f"analyses.compute_vs_error.target: '{cve['target']}' is not a target with measurements "
                           f"({measured})")
     return Experiment(
+        config=config,
         name=config["experiment"],
-        results=Path("results") / config["experiment"],
+        results=results_dir(config["experiment"]),
         imported=imported,
         trained=trained,
         targets=targets,
         tasks=list(config["fit"]["tasks"]),
         methods=config["methods"],
         cve_target=cve["target"] or (measured[0] if measured else None),
+        ladder=ladder,
+        checkpoints={r.name: list(r.checkpoints) for r in ladder.runs} if ladder else {},
+        eval_tasks=eval_tasks,
     )
 
 
 def fit_options(config: dict) -> dict:
-    """The options every method's fit depends on (a change reruns every method)."""
-    fit = config["fit"]
-    keys = ("final_checkpoints", "target_checkpoints", "drop_first", "window", "huber_delta", "multistart",
-            "use_best_start", "chance")
-    return {k: fit[k] for k in keys} | {"seed": config["seed"]}
+    """The options every method's fit depends on (a change reruns every method): every key of the
+    `fit` schema but the tasks (given apart), and the seed."""
+    keys = [k for k in schema()["properties"]["fit"]["properties"] if k != "tasks"]
+    return {k: config["fit"][k] for k in keys} | {"seed": config["seed"]}
 
 
 def rule_resources(config: dict) -> dict[str, dict]:

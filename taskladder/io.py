@@ -1,12 +1,15 @@
-"""Files between workflow stages: atomic writes, checked reads of the metrics table, and the metrics
-table of a run from its per-checkpoint tables."""
+"""Files between workflow stages: where they go, atomic writes, checked reads of the metrics table, the
+metrics table of a run from its evaluation tables, and the frame every workflow script runs in."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
+from io import StringIO
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +19,70 @@ METRIC_COLUMNS = ["run", "n", "step", "tokens", "task", "task_loss", "acc", "tas
 # optional columns after the contract's: training FLOPs so far, MC-format accuracy
 OPTIONAL_COLUMNS = ["flops", "acc_mc"]
 NUMERIC_COLUMNS = ["n", "step", "tokens", "task_loss", "acc", "task_ce", "lm_loss"]
+REQUIRED_NUMBERS = ("n", "step", "tokens", "task_loss", "acc")  # the step-1/step-2 inputs; the rest may be empty
+# what each numeric column must hold: (test on the non-empty values, what was expected)
+MEANING = {
+    "n": (lambda v: v > 0, "a parameter count > 0"),
+    "step": (lambda v: v >= 0, "a step >= 0"),
+    "tokens": (lambda v: v >= 0, "a token count >= 0"),
+    "task_loss": (lambda v: v > 0, "a loss > 0"),
+    "task_ce": (lambda v: v > 0, "a loss > 0"),
+    "lm_loss": (lambda v: v > 0, "a loss > 0"),
+    "acc": (lambda v: (v >= 0) & (v <= 1), "an accuracy in [0, 1] (a fraction, not percent)"),
+    "acc_mc": (lambda v: (v >= 0) & (v <= 1), "an accuracy in [0, 1] (a fraction, not percent)"),
+    "flops": (lambda v: v > 0, "a FLOP count > 0"),
+}
 
 
 class InputError(ValueError):
     """Input data that cannot be used; the message names the file and the row or column."""
 
 
+# ---- where things are ---------------------------------------------------------------------
+
+def results_dir(experiment: str) -> Path:
+    """results/{experiment}/: every output of an experiment lies below it."""
+    return Path("results") / experiment
+
+
+def checkpoint_dir(run_dir: str | Path, step: int | str) -> Path:
+    """A run's checkpoint of `step`: {run_dir}/step{step:07d} (a wildcard string such as "{step}" passes through)."""
+    return Path(run_dir) / (f"step{step:07d}" if isinstance(step, int) else f"step{step}")
+
+
+def run_flops(n: float, d: float, logged: float | None = None) -> float:
+    """Training FLOPs of a run of N parameters and D tokens: the logged count when the run's log has a
+    finite positive one (it counts attention too), else 6 N D."""
+    if logged is not None and math.isfinite(logged) and logged > 0:
+        return float(logged)
+    return 6.0 * n * d
+
+
+# ---- writing ------------------------------------------------------------------------------
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def share_as_umask(folder: str | Path) -> None:
+    """Give every file below `folder` the permissions the user's umask gives a new file (writers such as
+    safetensors create 0600 temporaries and rename them)."""
+    mode = 0o666 & ~_umask()
+    for p in Path(folder).rglob("*"):
+        if p.is_file():
+            p.chmod(mode)
+
+
 @contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+    The file gets the permissions a plain open() would give it (the user's umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     try:
         yield Path(tmp)
@@ -47,51 +102,6 @@ def write_text(text: str, path: str | Path) -> None:
         Path(tmp).write_text(text)
 
 
-def read_metrics(paths) -> pd.DataFrame:
-    """Read and concatenate per-run metrics tables, checking the columns and values.
-
-    task_ce and lm_loss may be empty (a source without them); the step-1/step-2
-    inputs (n, step, tokens, task_loss, acc) must be finite numbers.
-    """
-    frames = []
-    for path in [paths] if isinstance(paths, (str, Path)) else paths:
-        path = Path(path)
-        try:
-            frame = pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            raise InputError(f"{path}: empty file") from None
-        missing = [c for c in METRIC_COLUMNS if c not in frame.columns]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {missing}; expected {METRIC_COLUMNS}")
-        if frame.empty:
-            raise InputError(f"{path}: no rows after the header")
-        for c in NUMERIC_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]:
-            values = pd.to_numeric(frame[c], errors="coerce")
-            required = c in ("n", "step", "tokens", "task_loss", "acc")
-            bad = values.isna() & (frame[c].notna() | required)
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise InputError(f"{path}: row {i + 2}, column '{c}': expected a number, found {frame[c].iloc[i]!r}")
-            frame[c] = values
-        dup = frame.duplicated(["run", "task", "step"])
-        if dup.any():
-            i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise InputError(f"{path}: row {i + 2}: duplicate (run, task, step) = "
-                             f"({frame['run'].iloc[i]}, {frame['task'].iloc[i]}, {frame['step'].iloc[i]})")
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
-def setup_logging(path: str | Path | None = None) -> logging.Logger:
-    """Log to stderr and, when given, to a file (a Snakemake rule's log)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
-    return logging.getLogger("taskladder")
-
-
 def concat_csv(paths, out: str | Path) -> pd.DataFrame:
     """Concatenate CSV tables with the same meaning into one (atomically written)."""
     frame = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
@@ -99,8 +109,104 @@ def concat_csv(paths, out: str | Path) -> pd.DataFrame:
     return frame
 
 
+# ---- reading the metrics table -----------------------------------------------------------
+
+def _row_error(path: Path, frame: pd.DataFrame, bad, what) -> InputError:
+    i = int(np.flatnonzero(np.asarray(bad))[0])
+    return InputError(f"{path}: row {i + 2}{what(frame.iloc[i], i)}")
+
+
+def _raw(path: Path, row: int, column: str) -> str:
+    """The text of one cell, as the file has it."""
+    return pd.read_csv(StringIO(read_csv_text(path)), dtype=str, keep_default_na=False)[column].iloc[row]
+
+
+def read_csv_text(path: str | Path) -> str:
+    """The text of a CSV file, checked to be UTF-8 and complete (the last line ends with a newline)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[:e.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text (byte {path.read_bytes()[e.start]:#04x}); "
+                         "expected a UTF-8 CSV file") from None
+    if not text.strip():
+        raise InputError(f"{path}: empty file; expected a CSV table with a header row")
+    if not text.endswith("\n"):
+        raise InputError(f"{path}: line {text.count(chr(10)) + 1} does not end with a newline: the file was cut "
+                         "while being written or copied; expected a complete CSV file")
+    return text
+
+
+def _check_values(path: Path, frame: pd.DataFrame) -> None:
+    for c in NUMERIC_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]:
+        values = pd.to_numeric(frame[c], errors="coerce")
+        bad = values.isna() & (frame[c].notna() | (c in REQUIRED_NUMBERS))
+        if bad.any():
+            raise _row_error(path, frame, bad, lambda r, i: f", column '{c}': expected a number, found "
+                                                            f"{_raw(path, i, c)!r}")
+        frame[c] = values
+        test, expected = MEANING[c]
+        bad = values.notna() & ~(np.isfinite(values) & test(values.fillna(0)))
+        if bad.any():
+            raise _row_error(path, frame, bad,
+                             lambda r, i: f", column '{c}': expected {expected}, found {_raw(path, i, c)}")
+
+
+def _check_runs(path: Path, frame: pd.DataFrame) -> None:
+    dup = frame.duplicated(["run", "task", "step"])
+    if dup.any():
+        raise _row_error(path, frame, dup,
+                         lambda r, i: f": duplicate (run, task, step) = ({r['run']}, {r['task']}, {r['step']:g})")
+    for run, rows in frame.groupby("run", sort=False):
+        if rows["n"].nunique() > 1:
+            raise InputError(f"{path}: run {run}: column 'n' holds {sorted(rows['n'].unique().tolist())}; expected one "
+                             "parameter count per run")
+        tokens = rows.groupby("step", sort=True)["tokens"]
+        first, last = tokens.min(), tokens.max()
+        down = np.flatnonzero(first.to_numpy()[1:] < last.to_numpy()[:-1])
+        if down.size:
+            a, b = last.index[down[0]], first.index[down[0] + 1]
+            raise InputError(f"{path}: run {run}: tokens go down from {last[a]:g} at step {a:g} to {first[b]:g} at step "
+                             f"{b:g}; expected tokens non-decreasing with step")
+        tasks = set(rows["task"])
+        counts = rows.groupby("step", sort=True).size()
+        if (counts != len(tasks)).any():
+            step = counts.index[int(np.flatnonzero(counts.to_numpy() != len(tasks))[0])]
+            found = set(rows.loc[rows["step"] == step, "task"])
+            raise InputError(f"{path}: run {run}, step {step:g}: no rows for task(s) {sorted(tasks - found)}; "
+                             "expected one row per task at every step")
+
+
+def read_metrics(paths) -> pd.DataFrame:
+    """Read and concatenate metrics tables (the long format: one row per checkpoint and task), checking them for meaning.
+
+    Each file must be complete UTF-8 CSV with the contract's columns; accuracies in [0, 1], losses > 0,
+    n > 0; one row per (run, task, step), every task at every step of a run, tokens non-decreasing with
+    step, and a run in one file only. task_ce and lm_loss may be empty (a source without them).
+    Raises InputError naming the file, the row or run, the column, the value and what was expected.
+    """
+    frames, seen = [], {}
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        path = Path(path)
+        frame = pd.read_csv(StringIO(read_csv_text(path)))
+        missing = [c for c in METRIC_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(f"{path}: missing column(s) {missing}; expected {METRIC_COLUMNS}")
+        if frame.empty:
+            raise InputError(f"{path}: no rows after the header")
+        _check_values(path, frame)
+        _check_runs(path, frame)
+        for run in frame["run"].unique():
+            if run in seen:
+                raise InputError(f"{path}: run {run} is also in {seen[run]}; expected each run in one metrics file")
+            seen[run] = path
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def collect_metrics(eval_paths, out: str | Path | None = None) -> pd.DataFrame:
-    """Per-checkpoint tables -> a run's metrics table (DESIGN.md's long format, sorted by step and task).
+    """Evaluation tables -> a run's metrics table (the long format, sorted by step and task).
 
     Extra column `acc_mc`: the MC-format accuracy of the task (from its `<task>_mc` row), if evaluated.
     """
@@ -114,3 +220,30 @@ def collect_metrics(eval_paths, out: str | Path | None = None) -> pd.DataFrame:
         write_csv(frame, out)
         read_metrics(out)  # the contract the fitting stages rely on
     return frame
+
+
+# ---- logging and the frame of a workflow script -------------------------------------------
+
+def setup_logging(path: str | Path | None = None) -> logging.Logger:
+    """Log to stderr and, when given, to a file (a Snakemake rule's log)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
+    return logging.getLogger("taskladder")
+
+
+@contextmanager
+def script(snakemake):
+    """The frame of every workflow script: logs to the rule's log file, and ends a job that meets a bad
+    input or an environment problem (ValueError, OSError) with one line naming it (exit status 1)
+    instead of a traceback. Yields the logger."""
+    log = setup_logging(snakemake.log[0] if snakemake.log else None)
+    try:
+        yield log
+    except (ValueError, OSError) as e:
+        if isinstance(e, UnicodeDecodeError):  # its message names no file
+            e = f"{', '.join(map(str, snakemake.input))}: not UTF-8 text ({e.reason} at byte {e.start})"
+        log.error("%s: %s", snakemake.rule, e)
+        sys.exit(1)

@@ -4,7 +4,7 @@ A rung is one training run: a model size (d_model, layers, heads, MLP hidden siz
 D = xC * 20 * N tokens, named ``{size}-{xC}xC`` (``190M-1xC``, ``s1-0.5xC``). Targets are
 trained the same way and carry their own names (``7B-4T``); a target gives ``xc`` or ``tokens``.
 
-N is counted as in the paper (PAPER_METHOD.md): every parameter except the output projection,
+N is counted as in the paper: every parameter except the output projection,
 i.e. per layer attention 4 d^2 + gated MLP 3 d h + 4 norm vectors d, plus the final norm d,
 plus the input embedding vocab * d (vocab padded to a multiple of 128).
 
@@ -22,12 +22,10 @@ ones; the last step is always a checkpoint.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import math
-import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+
+from taskladder.io import run_flops
 
 TOKENS_PER_PARAM = 20  # D at 1xC = 20 N (Chinchilla)
 VOCAB_MULTIPLE = 128
@@ -71,17 +69,19 @@ class Rung:
 
     @property
     def flops(self) -> float:
-        return 6.0 * self.n * self.d
+        return run_flops(self.n, self.d)
 
     @property
     def checkpoint_every(self) -> int:
         return self.checkpoints[0]
 
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out.update(batch_tokens=self.batch_tokens, tokens=self.tokens, flops=self.flops)
-        out["checkpoints"] = list(self.checkpoints)
-        return out
+    def spec(self) -> dict:
+        """Everything that defines the run (what a training job's params hold); `Rung.from_spec` reads it back."""
+        return asdict(self) | {"checkpoints": list(self.checkpoints)}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "Rung":
+        return cls(**{**spec, "checkpoints": tuple(spec["checkpoints"])})
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,6 @@ def xc_label(xc: float) -> str:
     return f"{xc:g}"
 
 
-def _where(key: str) -> str:
-    return f"ladder.{key}"
-
-
 def _size(config_ladder: dict, size: str, where: str) -> dict:
     sizes = config_ladder.get("sizes") or {}
     if size not in sizes:
@@ -183,9 +179,16 @@ def make_rung(name: str, size: str, spec: dict, ladder_cfg: dict, vocab: int, *,
     d = int(tokens) if tokens is not None else round(xc * TOKENS_PER_PARAM * n)
     batch_seqs = spec.get("batch_seqs") or paper_batch_seqs(n, seq_len, ladder_cfg["batch_multiple"])
     batch_tokens = batch_seqs * seq_len
+    if batch_tokens > d:
+        raise LadderError(f"{where}: run {name}: a batch of {batch_seqs} x {seq_len} = {batch_tokens} tokens is more "
+                          f"than the run's D = {d} tokens; expected at most D (lower ladder.seq_len or batch_seqs)")
     steps = max(1, math.ceil(d / batch_tokens))
     if every is None and per_run is None:
         raise LadderError(f"{where}: no checkpoint schedule; set ladder.checkpoint_every or ladder.checkpoints_per_run")
+    if every is not None and every > steps:
+        key = f"{where}.checkpoint_every" if target else "ladder.checkpoint_every"
+        raise LadderError(f"{key}: {every} steps between checkpoints is more than the {steps} steps of run {name}; "
+                          f"expected at most {steps}")
     checkpoints = checkpoint_steps(steps, every, per_run)
     return Rung(
         name=name, size=size, xc=xc, n=n, d=d, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
@@ -245,50 +248,3 @@ def table_rows(ladder: Ladder) -> list[dict]:
             "role": "target" if r.target else "rung",
         })
     return rows
-
-
-# ---- `taskladder ladder` ------------------------------------------------------------------
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--configfile", required=True, help="workflow config (YAML)")
-    p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
-    p.add_argument("--vocab-size", type=int, default=None,
-                   help="tokenizer vocabulary, when the config does not set ladder.vocab_size")
-
-
-def load(path: str | Path, overrides: dict | None = None) -> dict:
-    """Load and validate a config with the workflow's loader."""
-    from taskladder.config import load_config
-
-    return load_config(path, overrides)
-
-
-def ladder_command(args) -> None:
-    config = load(args.configfile)
-    rows = table_rows(build(config, args.vocab_size))
-    if args.csv:
-        w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        return
-    cols = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.rjust(widths[c]) for c in cols))
-    for r in rows:
-        print("  ".join(str(r[c]).rjust(widths[c]) for c in cols))
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="taskladder ladder", description="print the rung table of a config")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        ladder_command(args)
-    except (LadderError, ValueError) as e:
-        print(f"taskladder ladder: error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -42,8 +42,3 @@ def build_model(rung: Rung, seed: int = 0, **config_kwargs) -> Olmo2ForCausalLM:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return Olmo2ForCausalLM(model_config(rung, **config_kwargs))
-
-
-def non_lm_head_params(model: Olmo2ForCausalLM) -> int:
-    """N by the paper's counting rule, from a model."""
-    return sum(p.numel() for p in model.parameters()) - model.lm_head.weight.numel()

@@ -21,7 +21,6 @@ fp32 on CPU, bf16 on GPU (the caller loads the model; log-softmax is taken in fp
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -110,14 +109,12 @@ class Scorer:
     """Scores log-likelihood requests with a causal LM (`Olmo2ForCausalLM` or any HF causal LM
     whose `.model` returns hidden states and `.lm_head` maps them to logits)."""
 
-    def __init__(self, model, *, batch_tokens: int = 16384, min_prefix: int = 16, max_length: int | None = None,
-                 progress: bool = False):
+    def __init__(self, model, *, batch_tokens: int = 16384, min_prefix: int = 16, max_length: int | None = None):
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.batch_tokens = batch_tokens
         self.min_prefix = min_prefix
         self.max_length = max_length or model.config.max_position_embeddings
-        self.progress = progress
         self.stats = Stats()
 
     # ---------------------------------------------------------------- planning
@@ -297,10 +294,3 @@ def score_naive(model, requests: list[Request]) -> list[float]:
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def set_threads() -> None:
-    """Use the cores Snakemake (or the user) gave the job."""
-    n = os.environ.get("OMP_NUM_THREADS")
-    if n and n.isdigit():
-        torch.set_num_threads(int(n))

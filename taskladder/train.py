@@ -19,10 +19,11 @@ scheduled checkpoint on the way. The data order is a function of (seed, step), t
 dropout, and the optimizer state is saved exactly, so a resumed run ends with the same
 weights as an uninterrupted one (bitwise on CPU with the same thread count).
 
-Snakemake side (rules/train.smk): with ``train.job: run`` one job per run trains to its last
-step (a rerun after a kill continues from the newest checkpoint); with ``train.job: checkpoint``
+Snakemake side (rules/train.smk, `train_job`): with ``train.job: run`` one job per run trains to its
+last step (a rerun after a kill continues from the newest checkpoint); with ``train.job: checkpoint``
 job k trains checkpoint k from checkpoint k-1, so the evaluation of checkpoint k can start
-while the run trains on. Either way a finished checkpoint is never deleted.
+while the run trains on. Either way a finished checkpoint is never deleted. With ``train.nproc`` > 1
+the job starts its processes with torchrun (`launch`), each running ``python -m taskladder.train JOB.json``.
 
 Optimizer: AdamW as in OLMo 2 (betas 0.9/0.95, eps 1e-8, weight decay 0.1 except on the
 embedding), linear warmup, cosine decay to `final_lr_ratio` of the peak at the run's last
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import dataclasses
 import json
 import logging
 import math
@@ -41,6 +43,9 @@ import os
 import random
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -51,7 +56,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from taskladder.data import TokenInstances
+from taskladder.data import TokenInstances, read_manifest
+from taskladder.io import checkpoint_dir, results_dir, share_as_umask
 from taskladder.ladder import Rung
 from taskladder.model import build_model
 
@@ -79,13 +85,17 @@ class TrainOptions:
     keep_checkpoints: str = "all"
 
     @classmethod
+    def from_dict(cls, options: dict) -> "TrainOptions":
+        """From the `train` config keys (and `seed`); keys that are not options (job, nproc) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        options = {k: v for k, v in options.items() if k in names}
+        if "betas" in options:
+            options["betas"] = tuple(options["betas"])
+        return cls(**options)
+
+    @classmethod
     def from_config(cls, config: dict, **overrides) -> "TrainOptions":
-        t = dict(config.get("train") or {})
-        for k in ("job", "nproc"):
-            t.pop(k, None)
-        if "betas" in t:
-            t["betas"] = tuple(t["betas"])
-        return cls(seed=config.get("seed", 0), **{**t, **overrides})
+        return cls.from_dict({**(config.get("train") or {}), "seed": config.get("seed", 0), **overrides})
 
 
 def lr_at(step: int, rung: Rung, final_ratio: float = 0.1) -> float:
@@ -96,10 +106,6 @@ def lr_at(step: int, rung: Rung, final_ratio: float = 0.1) -> float:
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     final = final_ratio * peak
     return final + (peak - final) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def step_dir(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / f"step{step:07d}"
 
 
 KEEP_CHECKPOINTS = ("all", "weights", "final")
@@ -122,7 +128,7 @@ def complete_checkpoints(run_dir: str | Path, resumable: bool = False) -> list[i
 def drop_old_train_states(run_dir: Path) -> None:
     """keep_checkpoints `weights`: the optimizer state of every checkpoint but the newest."""
     for step in complete_checkpoints(run_dir, resumable=True)[:-1]:
-        (step_dir(run_dir, step) / "train_state.pt").unlink(missing_ok=True)
+        (checkpoint_dir(run_dir, step) / "train_state.pt").unlink(missing_ok=True)
 
 
 def release_checkpoints(run_dir: str | Path, policy: str) -> list[int]:
@@ -134,7 +140,7 @@ def release_checkpoints(run_dir: str | Path, policy: str) -> list[int]:
     steps = complete_checkpoints(run_dir)
     if policy == "all" or not steps:
         return []
-    info = json.loads((step_dir(run_dir, steps[-1]) / "taskladder.json").read_text())
+    info = json.loads((checkpoint_dir(run_dir, steps[-1]) / "taskladder.json").read_text())
     if steps[-1] != info["steps"]:
         raise ValueError(f"{run_dir}: the run is not finished (last checkpoint step {steps[-1]} of {info['steps']}); "
                          "checkpoints are released only after training")
@@ -142,7 +148,7 @@ def release_checkpoints(run_dir: str | Path, policy: str) -> list[int]:
     if policy == "weights":
         return []
     for step in steps[:-1]:
-        shutil.rmtree(step_dir(run_dir, step))
+        shutil.rmtree(checkpoint_dir(run_dir, step))
     return steps[:-1]
 
 
@@ -205,7 +211,7 @@ def save_checkpoint(run_dir: Path, rung: Rung, step: int, model, optimizer, toke
     model_state, optim_state = _state_dicts(model, optimizer, options)
     if rank != 0:
         return None
-    final = step_dir(run_dir, step)
+    final = checkpoint_dir(run_dir, step)
     tmp = run_dir / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     from transformers.utils import logging as hf_logging
@@ -223,6 +229,7 @@ def save_checkpoint(run_dir: Path, rung: Rung, step: int, model, optimizer, toke
         w = csv.DictWriter(fh, fieldnames=["step", "tokens", "loss", "lr", "grad_norm"])
         w.writeheader()
         w.writerows(rows)
+    share_as_umask(tmp)
     if final.exists():  # a rerun after the rename but before Snakemake saw the job finish
         old = run_dir / f".{final.name}.old-{os.getpid()}"
         os.rename(final, old)
@@ -259,10 +266,13 @@ def _load_into(model, optimizer, path: Path, options: TrainOptions) -> dict:
 
 
 def _clean_temporaries(run_dir: Path) -> None:
-    for p in run_dir.glob(".step*.tmp-*"):
-        shutil.rmtree(p, ignore_errors=True)
-    for p in run_dir.glob(".step*.old-*"):
-        shutil.rmtree(p, ignore_errors=True)
+    """Remove what killed writers left: temporaries whose process (the pid in the name) is gone."""
+    import psutil
+
+    for p in [*run_dir.glob(".step*.tmp-*"), *run_dir.glob(".step*.old-*")]:
+        pid = int(p.name.rsplit("-", 1)[1])
+        if pid == os.getpid() or not psutil.pid_exists(pid):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 # ---- the loop -----------------------------------------------------------------------------
@@ -314,7 +324,7 @@ def train_run(rung: Rung, corpus: str | Path, run_dir: str | Path, options: Trai
     _barrier(world)
     if until in complete_checkpoints(run_dir):
         log.info("%s: checkpoint step %d exists", rung.name, until)
-        return step_dir(run_dir, until)
+        return checkpoint_dir(run_dir, until)
 
     if rung.batch_seqs % world:
         raise ValueError(f"{rung.name}: batch of {rung.batch_seqs} sequences does not split over {world} processes")
@@ -344,7 +354,7 @@ def train_run(rung: Rung, corpus: str | Path, run_dir: str | Path, options: Trai
     step, rows = 0, []
     done = [s for s in complete_checkpoints(run_dir, resumable=True) if s <= until]
     if done:
-        state = _load_into(model, optimizer, step_dir(run_dir, done[-1]), options)
+        state = _load_into(model, optimizer, checkpoint_dir(run_dir, done[-1]), options)
         step, rows = state["step"], state["log"]
         log.info("%s: resumed from step %d", rung.name, step)
 
@@ -394,43 +404,69 @@ def train_run(rung: Rung, corpus: str | Path, run_dir: str | Path, options: Trai
                 drop_old_train_states(run_dir)
             _barrier(world)
     bar.close()
-    return step_dir(run_dir, until)
+    return checkpoint_dir(run_dir, until)
 
 
-def train_from_config(config: dict, run: str, until: int | None = None, corpus: str | Path | None = None,
-                      run_dir: str | Path | None = None, **overrides) -> Path:
-    """Train run `run` of a validated config (the Snakemake script and torchrun entry point)."""
-    from taskladder.data import corpus_dir, read_manifest
-    from taskladder.ladder import build
-
-    corpus = Path(corpus) if corpus is not None else corpus_dir(config)
-    rung = build(config)[run]
+def check_vocabulary(rung: Rung, corpus: str | Path) -> None:
     vocab = read_manifest(corpus)["vocab_size"]
     if vocab > rung.vocab_size:
         raise ValueError(f"{corpus}/manifest.json: tokenizer has {vocab} tokens, more than the model's "
                          f"{rung.vocab_size} embedding rows; set ladder.vocab_size >= {vocab}")
-    run_dir = Path(run_dir) if run_dir is not None else Path("results") / config["experiment"] / "checkpoints" / run
+
+
+def train_from_config(config: dict, run: str, until: int | None = None, corpus: str | Path | None = None,
+                      run_dir: str | Path | None = None, **overrides) -> Path:
+    """Train run `run` of a validated config in this process (by hand, in tests)."""
+    from taskladder.ladder import build
+
+    results = results_dir(config["experiment"])
+    corpus = Path(corpus) if corpus is not None else results / "corpus"
+    rung = build(config)[run]
+    check_vocabulary(rung, corpus)
+    run_dir = Path(run_dir) if run_dir is not None else results / "checkpoints" / run
     return train_run(rung, corpus, run_dir, TrainOptions.from_config(config, **overrides), until=until)
 
 
+def train_job(rung: dict, options: dict, corpus: str | Path, until: int, checkpoint: str | Path,
+              log_path: str | Path | None = None) -> Path:
+    """The workflow's training job: train `rung` (a `Rung.spec()`) with `options` (the `train` config
+    keys and `seed`) up to checkpoint `until`, whose directory is `checkpoint`. With options `nproc` > 1
+    it runs under torchrun (DDP, or FSDP with `fsdp`), logging to `log_path`."""
+    spec = Rung.from_spec(rung)
+    check_vocabulary(spec, corpus)
+    run_dir = Path(checkpoint).parent
+    nproc = options.get("nproc", 1)
+    if nproc == 1:
+        return train_run(spec, corpus, run_dir, TrainOptions.from_dict(options), until=until)
+    job = {"rung": rung, "options": options, "corpus": str(corpus), "run_dir": str(run_dir), "until": until}
+    launch(job, nproc, log_path)
+    return Path(checkpoint)
+
+
+def launch(job: dict, nproc: int, log_path: str | Path | None = None) -> None:
+    """Run `python -m taskladder.train JOB.json` in `nproc` processes under torchrun (one node)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "job.json"
+        path.write_text(json.dumps(job))
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "taskladder.train", str(path)]
+        with open(log_path or os.devnull, "a") as log:
+            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    if code:
+        raise ValueError(f"{job['rung']['name']}: torchrun with {nproc} processes exited with status {code}"
+                         + (f"; see {log_path}" if log_path else ""))
+
+
 def main(argv=None) -> int:
-    """`python -m taskladder.train --configfile F --rung R [--until K]` (what torchrun starts)."""
+    """`python -m taskladder.train JOB.json` (what torchrun starts; JOB: rung, options, corpus, run_dir, until)."""
     import argparse
 
-    from taskladder.config import load_config
-
     p = argparse.ArgumentParser(prog="python -m taskladder.train")
-    p.add_argument("--configfile", required=True)
-    p.add_argument("--rung", required=True, help="run name (rung or target)")
-    p.add_argument("--until", type=int, default=None, help="train to this checkpoint step (default: the last)")
-    p.add_argument("--corpus", default=None)
-    p.add_argument("--run-dir", default=None)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    config = load_config(args.configfile, overrides)
-    train_from_config(config, args.rung, args.until, args.corpus, args.run_dir)
+    p.add_argument("job", help="JSON: {rung: Rung.spec(), options: train keys and seed, corpus, run_dir, until}")
+    job = json.loads(Path(p.parse_args(argv).job).read_text())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    train_run(Rung.from_spec(job["rung"]), job["corpus"], job["run_dir"], TrainOptions.from_dict(job["options"]),
+              until=job.get("until"))
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0

@@ -126,21 +126,19 @@ def evaluation_workflow(workdir: Path, group_size: int = 2) -> Path:
         "experiment: t\nevaluation: {tasks: [mmlu, arc_easy, arc_easy_mc], limit: 8, num_shots: 1,\n"
         f"  overflow: truncate, group_size: {group_size}, lm_loss_tokens: 1024}}\n")
     (workdir / "Snakefile").write_text(f"""
-import re, sys
+import sys
+from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
 from taskladder.config import validate
-from taskladder.experiment import rule_resources
+from taskladder.experiment import Experiment
+from taskladder.tasks import plan
 configfile: "config.yaml"
 validate(config)
-RESULTS = "results/t"
-RESOURCES = rule_resources(config)
-TRAIN_RUNS = ["a", "b"]  # what rules/train.smk provides
-checkpoint_steps = lambda run: [0, 10, 20]
-checkpoint_dir = lambda run, step: f"{{RESULTS}}/checkpoints/{{run}}/step{{int(step):07d}}"
-checkpoint_input = checkpoint_dir
+EXP = Experiment(config, "t", Path("results/t"), imported={{}}, trained=["a", "b"], targets={{}}, tasks=[], methods={{}},
+                 checkpoints={{"a": [0, 10, 20], "b": [0, 10, 20]}}, eval_tasks=plan(config["evaluation"]))
 include: {str(ROOT / "rules" / "evaluate.smk")!r}
 rule all:
-    input: expand(f"{{RESULTS}}/metrics/{{{{run}}}}.csv", run=TRAIN_RUNS)
+    input: EXP.metrics_of(["a", "b"])
 """)
     return results
 
@@ -158,25 +156,26 @@ def test_evaluate_rules_end_to_end(tmp_path):
         assert sorted(frame["step"].unique()) == [0, 10, 20]
         assert set(frame["task"]) >= {"mmlu", "arc_easy", "arc_easy_mc"}
         assert frame["acc_mc"].notna().sum() == 3
-    assert len(pd.read_csv(results / "evals" / "a" / "step0000010.csv")) == 7
+    chunk = pd.read_csv(results / "evals" / "a" / "step0000000-0000010.csv")  # group_size 2: steps 0 and 10
+    assert len(chunk) == 14 and (chunk["step"] == 10).sum() == 7
 
 
 @pytest.mark.slow
 def test_sigkill_evaluation_job_then_rerun(tmp_path):
-    """SIGKILL an evaluation job after it wrote one of its three checkpoint tables: the rerun redoes the
+    """SIGKILL an evaluation job after it evaluated one of its three checkpoints: the rerun redoes the
     job, and every table equals an uninterrupted run's."""
     import psutil
 
-    killed, clean = evaluation_workflow(tmp_path / "killed", group_size=3), evaluation_workflow(tmp_path / "clean")
+    killed, clean = evaluation_workflow(tmp_path / "killed", group_size=3), evaluation_workflow(tmp_path / "clean", group_size=3)
     subprocess.run(SNAKEMAKE, cwd=tmp_path / "clean", check=True)
     proc = subprocess.Popen(SNAKEMAKE, cwd=tmp_path / "killed", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = killed / "evals" / "a" / "step0000000.csv"
+    log = killed / "logs" / "evaluate" / "a" / "step0000000-0000020.log"
     deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline and proc.poll() is None:
+    while not (log.exists() and "evaluated" in log.read_text()) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)
     jobs = [c for c in psutil.Process(proc.pid).children(recursive=True)
             if any("evaluate_checkpoint" in part for part in c.cmdline())]
-    assert first.exists() and jobs, "no evaluation job was caught mid-run"
+    assert "evaluated" in log.read_text() and jobs, "no evaluation job was caught mid-run"
     for job in jobs:
         job.kill()
     proc.wait()

@@ -1,5 +1,7 @@
 """Writes are atomic: a process killed while writing never leaves a file a later rule trusts."""
+import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -8,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder.io import write_csv
+from taskladder.io import write_csv, write_text
 
 from conftest import ROOT
 
@@ -17,7 +19,7 @@ WRITER = f"""
 import sys
 import numpy as np, pandas as pd
 sys.path.insert(0, {str(ROOT)!r})
-from taskladder.io import write_csv
+from taskladder.io import write_csv, write_text
 k = 0
 while True:  # rewrite the table forever, each version distinguishable
     write_csv(pd.DataFrame({{"version": k, "value": np.arange({ROWS})}}), sys.argv[1])
@@ -46,3 +48,17 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         write_csv(Broken({"a": [1]}), tmp_path / "out.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_writes_keep_the_users_umask(tmp_path, umask):
+    """Collaborators on a shared file system read what the workflow writes (not tempfile's 0600)."""
+    old = os.umask(umask)
+    try:
+        write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+        write_text("x", tmp_path / "sub" / "t.txt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "t.csv").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "sub" / "t.txt").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "sub").stat().st_mode) == 0o777 & ~umask

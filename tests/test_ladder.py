@@ -1,7 +1,5 @@
 """Rung specs: the paper's N counting rule, Table 1 hyper-parameters, checkpoint schedules."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -99,9 +97,11 @@ def test_bad_ladder_configs_name_the_key():
         _tiny_config(sizes={"a": {"d_model": 16, "n_layers": 1, "n_heads": 2, "width": 3}})
 
 
-def test_ladder_command_csv():
-    out = subprocess.run([sys.executable, "-m", "taskladder.ladder", "--configfile", str(PAPER), "--csv"],
-                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+def test_ladder_command_csv(capsys):
+    from taskladder.cli import main
+
+    assert main(["ladder", "--configfile", str(PAPER), "--csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(",".join(ladder.COLUMNS))
     rows = [line.split(",") for line in out[1:]]
     assert len(rows) == 18 and rows[0][:3] == ["190M-1xC", "190354176", "3807083520"]

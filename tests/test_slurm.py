@@ -4,7 +4,6 @@ resume from their checkpoints, and the results equal a local run's.
 Run with `pytest -m slurm` (needs root; installs Debian's slurm-wlm, munge and mariadb when missing)."""
 import importlib.util
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -76,8 +75,12 @@ def sacct(env: dict) -> list[dict]:
     return [dict(zip(fields, line.split("|"))) for line in out.splitlines()]
 
 
-def train_rule(run: str) -> str:
-    return "train_" + re.sub(r"\W", "_", run)
+def train_job(run: str, names) -> str | None:
+    """Among job comments ("rule_train_wildcards_{run}_{step}", with or without "rule_"), the one training
+    job of `run` (train.job: run)."""
+    found = [n for n in names if n.removeprefix("rule_").startswith(f"train_wildcards_{run}_")]
+    assert len(found) <= 1, found
+    return found[0] if found else None
 
 
 def kill_training_process(job: str, env: dict) -> bool:
@@ -109,7 +112,7 @@ def interrupt_training(workdir: Path, workflow: subprocess.Popen, env: dict) -> 
                              capture_output=True, text=True, env=env, check=True).stdout
         running = dict(line.split("|") for line in out.splitlines())
         for run, action in list(actions.items()):
-            job = running.get("rule_" + train_rule(run))
+            job = running.get(train_job(run, running))
             written = {int(p.name[4:]) for p in (workdir / RESULTS / "checkpoints" / run).glob("step[0-9]*")}
             if not (job and written and ladder[run].steps not in written):
                 continue
@@ -152,13 +155,13 @@ def test_smoke_workflow_on_slurm(slurm_env, tmp_path):
         assert any(r.startswith(rule) for r in by_rule), f"no sbatch job of rule {rule}:\n{listing}"
     train = {r: states for r, states in by_rule.items() if r.startswith("train_")}
     assert len(train) == 7, listing  # 6 rungs and the target, one job each
-    assert train.pop(train_rule(PREEMPT)) == ["REQUEUED", "COMPLETED"], listing
-    assert train.pop(train_rule(CRASH)) == ["FAILED", "COMPLETED"], listing
+    assert train.pop(train_job(PREEMPT, train)) == ["REQUEUED", "COMPLETED"], listing
+    assert train.pop(train_job(CRASH, train)) == ["FAILED", "COMPLETED"], listing
     assert all(states == ["COMPLETED"] for states in train.values()), listing
     assert {(job["Partition"], job["ReqMem"], job["Timelimit"]) for job in jobs
             if job["Comment"].startswith("rule_train_")} == {("train", "1500M", "00:30:00")}, listing
     assert all(job["Partition"] == "main" for job in jobs if not job["Comment"].startswith("rule_train_")), listing
-    evaluate = [r for r in by_rule if r.startswith("evaluate")]
+    evaluate = [job for job in jobs if job["Comment"].startswith("rule_evaluate")]
     assert len(evaluate) == 2, listing  # 7 evaluation jobs, 4 to a submission (profile: group-components)
 
     # the same results as a local run: the interrupted runs resumed to the same weights

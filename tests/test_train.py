@@ -52,6 +52,14 @@ def full_run(setup):
                                    progress=False)
 
 
+def job_file(path, cfg, rung, corpus, run_dir):
+    """What the workflow's training job hands each torchrun process (taskladder.train.main)."""
+    job = {"rung": rung.spec(), "options": {**cfg["train"], "seed": cfg["seed"], "progress": False},
+           "corpus": str(corpus), "run_dir": str(run_dir)}
+    path.write_text(json.dumps(job))
+    return str(path)
+
+
 def weights(path):
     return (Path(path) / "model.safetensors").read_bytes()
 
@@ -105,10 +113,8 @@ def test_resume_is_bitwise_identical(setup, full_run):
 def test_sigkill_mid_run_then_rerun_loses_nothing(setup):
     cfg, corpus, tmp = setup
     cfg = {**cfg, "ladder": {**cfg["ladder"], "xc": [0.4], "checkpoints_per_run": 6}}
-    (tmp / "kill.yaml").write_text(yaml.safe_dump(cfg))
     rung = ladder.build(cfg).rungs[0]
-    cmd = [sys.executable, "-m", "taskladder.train", "--configfile", str(tmp / "kill.yaml"), "--rung", rung.name,
-           "--corpus", str(corpus), "--run-dir", str(tmp / "killed")]
+    cmd = [sys.executable, "-m", "taskladder.train", job_file(tmp / "kill.json", cfg, rung, corpus, tmp / "killed")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -118,14 +124,14 @@ def test_sigkill_mid_run_then_rerun_loses_nothing(setup):
     proc.wait()
     kept = train.complete_checkpoints(tmp / "killed")
     assert kept and kept[-1] < rung.steps, "the run was not killed mid-run"
-    before = {s: weights(train.step_dir(tmp / "killed", s)) for s in kept}
+    before = {s: weights(train.checkpoint_dir(tmp / "killed", s)) for s in kept}
     train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "killed", progress=False)  # the rerun
     assert train.complete_checkpoints(tmp / "killed") == list(rung.checkpoints)
     assert not list((tmp / "killed").glob(".step*"))  # no temporary left behind
     for s, w in before.items():  # finished checkpoints kept as they were
-        assert weights(train.step_dir(tmp / "killed", s)) == w
+        assert weights(train.checkpoint_dir(tmp / "killed", s)) == w
     full = train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "uninterrupted", progress=False)
-    assert weights(train.step_dir(tmp / "killed", rung.steps)) == weights(full)
+    assert weights(train.checkpoint_dir(tmp / "killed", rung.steps)) == weights(full)
 
 
 def test_keep_checkpoints_weights_then_final(setup, full_run):
@@ -144,7 +150,7 @@ def test_keep_checkpoints_weights_then_final(setup, full_run):
     assert train.complete_checkpoints(run_dir) == list(rung.checkpoints)
     assert train.complete_checkpoints(run_dir, resumable=True) == [rung.steps]
     for step in rung.checkpoints:  # every checkpoint still loads
-        assert (train.step_dir(run_dir, step) / "model.safetensors").exists()
+        assert (train.checkpoint_dir(run_dir, step) / "model.safetensors").exists()
     assert train.release_checkpoints(run_dir, "weights") == []
     assert train.release_checkpoints(run_dir, "final") == list(rung.checkpoints[:-1])
     assert train.complete_checkpoints(run_dir) == [rung.steps] and weights(final) == weights(full_run)
@@ -160,37 +166,19 @@ def test_rejects_a_step_that_is_not_a_checkpoint(setup):
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process(setup):
     cfg, corpus, tmp = setup
-    (tmp / "ddp.yaml").write_text(yaml.safe_dump(cfg))
     rung = ladder.build(cfg).rungs[0]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    for nproc, out in ((1, "one"), (2, "two")):
-        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                        "-m", "taskladder.train", "--configfile", str(tmp / "ddp.yaml"), "--rung", rung.name,
-                        "--corpus", str(corpus), "--run-dir", str(tmp / out)],
-                       cwd=tmp, env=env, check=True, capture_output=True)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for nproc, out in ((1, "one"), (2, "two")):  # the workflow's training job, torchrun for nproc 2
+        options = {**cfg["train"], "seed": cfg["seed"], "nproc": nproc, "progress": False}
+        train.train_job(rung.spec(), options, corpus, rung.steps, train.checkpoint_dir(tmp / out, rung.steps))
 
     def curve(out):
-        lines = (train.step_dir(tmp / out, rung.steps) / "log.csv").read_text().splitlines()[1:]
+        lines = (train.checkpoint_dir(tmp / out, rung.steps) / "log.csv").read_text().splitlines()[1:]
         return np.array([float(x.split(",")[2]) for x in lines])
 
     one, two = curve("one"), curve("two")
     assert len(one) == len(two) == rung.steps
     np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
-
-
-SNAKEFILE = """
-from taskladder.config import validate
-from taskladder.experiment import rule_resources
-configfile: "config.yaml"
-validate(config)
-RESULTS = f"results/{{config['experiment']}}"
-RESOURCES = rule_resources(config)
-include: "{root}/rules/data.smk"
-include: "{root}/rules/train.smk"
-rule all:
-    default_target: True
-    input: final_checkpoints()
-"""
 
 
 def _descendants(pid):
@@ -214,8 +202,8 @@ def test_snakemake_sigkill_then_rerun(tmp_path, job):
     cfg = make_config(tmp_path, steps_xc=0.4, job=job)
     cfg["ladder"]["checkpoints_per_run"] = 6
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (tmp_path / "Snakefile").write_text(SNAKEFILE.format(root=ROOT))
-    snake = [str(Path(sys.executable).parent / "snakemake"), "--cores", "1", "--rerun-incomplete"]
+    snake = [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--cores", "1",
+             "train_all", "--configfile", "config.yaml"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rung = ladder.build(cfg).rungs[0]
     run_dir = tmp_path / "results" / "t" / "checkpoints" / rung.name
@@ -226,7 +214,7 @@ def test_snakemake_sigkill_then_rerun(tmp_path, job):
     if job == "checkpoint":
         # kill the job of checkpoint 3, not the one of checkpoint 2 while it exits: Snakemake deletes the
         # output of a job killed after its checkpoint was renamed into place (a rerun retrains it identically)
-        written = os.path.getmtime(train.step_dir(run_dir, train.complete_checkpoints(run_dir)[1]))
+        written = os.path.getmtime(train.checkpoint_dir(run_dir, train.complete_checkpoints(run_dir)[1]))
         while time.time() < deadline:
             jobs = [c for c in _descendants(proc.pid) if _is_training(c)]
             if jobs and all(c.create_time() > written for c in jobs):
@@ -238,11 +226,11 @@ def test_snakemake_sigkill_then_rerun(tmp_path, job):
     proc.wait()
     kept = train.complete_checkpoints(run_dir)
     assert 2 <= len(kept) and kept[-1] < rung.steps, "the job was not killed mid-run"
-    before = {s: weights(train.step_dir(run_dir, s)) for s in kept}
+    before = {s: weights(train.checkpoint_dir(run_dir, s)) for s in kept}
     subprocess.run(snake, cwd=tmp_path, env=env, check=True, capture_output=True)
     assert train.complete_checkpoints(run_dir) == list(rung.checkpoints)
     for s, w in before.items():
-        assert weights(train.step_dir(run_dir, s)) == w
+        assert weights(train.checkpoint_dir(run_dir, s)) == w
     corpus = tmp_path / "results" / "t" / "corpus"
     full = train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp_path / "uninterrupted", progress=False)
-    assert weights(train.step_dir(run_dir, rung.steps)) == weights(full)
+    assert weights(train.checkpoint_dir(run_dir, rung.steps)) == weights(full)

