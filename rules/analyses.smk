@@ -24,3 +24,13 @@ rule compute_vs_error:
     log: EXP.log("analyses/compute_vs_error"),
     conda: "../envs/fit.yaml"
     script: "../scripts/compute_vs_error.py"
+
+
+rule backtest:
+    input: EXP.analysis("backtest"),
+    output: report(EXP.analysis_figure("backtest"), caption="../report/backtest.rst", category="analyses"),
+    params: figures=config["figures"],
+    resources: **EXP.resources["fit"],
+    log: EXP.log("analyses/backtest"),
+    conda: "../envs/fit.yaml"
+    script: "../scripts/backtest_figure.py"

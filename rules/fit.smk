@@ -1,25 +1,46 @@
-# Metrics -> per-method fits, chained predictions and figures -> the summary tables (EXP.tables).
-# Each method is its own job with only its own options as params: changing one reruns that method only.
+# Metrics -> per-method fits, intervals, backtests -> ensembles -> summary tables (with flags) -> figures.
+# Each method is its own job with only its own options as params: changing one reruns that method (and what
+# gathers every method: the ensemble, the summary tables and, as the flags may change, the figures).
 
 
 rule fit_method:
-    input:
-        ladder=EXP.metrics_of(EXP.ladder_runs),
-        targets=EXP.metrics_of(EXP.measured_targets),
-        others=lambda w: EXP.metrics_of(EXP.runs_of(w.method)),
+    input: unpack(EXP.fit_inputs),
     output: **EXP.method_tables("{method}"),
-    params: method=lambda w: EXP.methods[w.method], tasks=EXP.tasks, options=EXP.fit_options, targets=EXP.target_specs,
+    wildcard_constraints: method=EXP.pattern("fitted"),
+    params: **EXP.fit_params,
     resources: **EXP.resources["fit"],
     log: EXP.log("fit/{method}"),
     conda: "../envs/fit.yaml"
     script: "../scripts/fit_method.py"
 
 
+rule fit_ensemble:
+    input: unpack(EXP.ensemble_inputs),
+    output: **EXP.ensemble_tables("{method}"),
+    wildcard_constraints: method=EXP.pattern("ensemble"),
+    params: **EXP.ensemble_params,
+    resources: **EXP.resources["fit"],
+    log: EXP.log("fit/{method}"),
+    conda: "../envs/fit.yaml"
+    script: "../scripts/fit_ensemble.py"
+
+
+rule tables:
+    input: **EXP.summary_inputs,
+    output: **{t: report(p, caption=f"../report/{t}.rst", category="tables") for t, p in EXP.summary_outputs.items()},
+    params: **EXP.summary_params,
+    resources: **EXP.resources["fit"],
+    log: EXP.log("tables"),
+    conda: "../envs/fit.yaml"
+    script: "../scripts/collect_tables.py"
+
+
 rule figures_method:
-    input: **EXP.method_tables("{method}"),
+    input: unpack(EXP.figure_inputs),
     output:
         **{f: report(p, caption=f"../report/{f}.rst", category="{method}", labels={"method": "{method}", "figure": f})
            for f, p in EXP.figures("{method}").items()},
+    wildcard_constraints: method=EXP.pattern("fitted"),
     params: figures=config["figures"],
     resources: **EXP.resources["fit"],
     log: EXP.log("figures/{method}"),
@@ -27,10 +48,12 @@ rule figures_method:
     script: "../scripts/plot_method.py"
 
 
-rule tables:
-    input: **{t: [EXP.method_tables(m)[t] for m in EXP.methods] for t in EXP.tables},
-    output: **{t: report(EXP.table(t), caption=f"../report/{t}.rst", category="tables") for t in EXP.tables},
+rule figures_ensemble:
+    input: unpack(EXP.figure_inputs),
+    output: members=report(EXP.figure("{method}", "members"), caption="../report/members.rst", category="{method}"),
+    wildcard_constraints: method=EXP.pattern("ensemble"),
+    params: figures=config["figures"],
     resources: **EXP.resources["fit"],
-    log: EXP.log("tables"),
+    log: EXP.log("figures/{method}"),
     conda: "../envs/fit.yaml"
-    script: "../scripts/collect_tables.py"
+    script: "../scripts/plot_method.py"

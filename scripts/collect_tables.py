@@ -1,6 +1,8 @@
-"""Workflow script: gather the per-method tables into one table each (fits.csv, predictions.csv, ...)."""
-from taskladder.io import concat_csv, script
+"""Workflow script: every method's tables -> predictions.csv (with flags), fits.csv and the analyses' tables."""
+from taskladder.io import script
+from taskladder.tables import write_summary
 
 with script(snakemake):
-    for name, path in snakemake.output.items():
-        concat_csv(snakemake.input[name], path)
+    p = snakemake.params
+    write_summary(dict(snakemake.input.items()), dict(snakemake.output.items()), p.methods, p.tasks, p.options,
+                  p.flags)

@@ -1,9 +1,16 @@
-"""Workflow script: the step-1, step-2 and chained figures of one method."""
+"""Workflow script: the figures of one method (step 1, step 2, chained; an ensemble: its members)."""
 import pandas as pd
 
 from taskladder import plots
 from taskladder.io import script
 
 with script(snakemake):
-    fits, predictions, points = (pd.read_csv(snakemake.input[t]) for t in ("fits", "predictions", "points"))
-    plots.method_figures(fits, predictions, points, dict(snakemake.output.items()), **snakemake.params.figures)
+    read = lambda name: pd.read_csv(snakemake.input[name])  # noqa: E731
+    method = snakemake.wildcards.method
+    summary = read("summary")
+    predictions = summary[summary["method"] == method]
+    if "members" in snakemake.output.keys():
+        plots.members_figure(summary, read("weights"), snakemake.output.members, method, **snakemake.params.figures)
+    else:
+        plots.method_figures(read("fits"), predictions, read("points"), dict(snakemake.output.items()),
+                             **snakemake.params.figures)

@@ -15,7 +15,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from taskladder.laws import training_flops
+from taskladder.io import run_flops
 from taskladder.methods import run_method
 from taskladder.predict import FitError
 
@@ -52,7 +52,7 @@ def run_summary(metrics: pd.DataFrame) -> pd.DataFrame:
     """One row per run: n, final tokens d, FLOPs and data multiple xC = d / (20 n)."""
     last = metrics.sort_values(["run", "step"], kind="stable").groupby("run").tail(1).reset_index(drop=True)
     out = last[["run", "n", "tokens"]].rename(columns={"tokens": "d"})
-    out["flops"] = training_flops(out["n"], out["d"], last["flops"] if "flops" in last else None)
+    out["flops"] = run_flops(out["n"], out["d"], last["flops"] if "flops" in last else None)
     out["xc"] = (out["d"] / (20 * out["n"])).round(1)
     return out
 
@@ -72,7 +72,7 @@ def compute_vs_error(metrics: pd.DataFrame, target_name: str, target: dict, meth
                      tasks: list[str], options: dict, orders=("flops", "n", "xc"), progress=None) -> pd.DataFrame:
     """Prediction error for one target as the ladder grows, for each ordering of its runs."""
     runs = run_summary(metrics)
-    target_flops = float(training_flops(target["n"], target["d"], target.get("flops")))
+    target_flops = float(run_flops(target["n"], target["d"], target.get("flops")))
     rows = []
     for order in orders:
         for subset in ladder_subsets(runs, order):

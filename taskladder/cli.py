@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from taskladder.config import ConfigError, load_config
 from taskladder.io import InputError, setup_logging
 
@@ -115,9 +117,10 @@ def _fit_args(p):
 
 
 def fit_command(args) -> None:
-    from taskladder.experiment import fit_options
-    from taskladder.io import concat_csv
+    from taskladder import ensemble, plots
+    from taskladder.experiment import ENSEMBLE_TABLES, METHOD_TABLES, fit_options
     from taskladder.methods import fit_and_write
+    from taskladder.tables import write_summary
 
     config = _load(args)
     targets = dict(args.target)
@@ -134,22 +137,36 @@ def fit_command(args) -> None:
     if unknown:
         raise ConfigError(f"--method {unknown[0]}: not defined; methods: {sorted(config['methods'])}")
     out = _output(args.out, directory=True)
-    for name in methods:
-        paths = {k: out / "methods" / name / f"{k}.csv" for k in ("fits", "predictions", "points")}
-        fit_and_write(name, config["methods"][name], ladder_files, target_files, targets, config["fit"]["tasks"],
-                      fit_options(config), paths)
-        if args.figures:
-            import pandas as pd
-
-            from taskladder import plots
-
-            frames = [pd.read_csv(paths[k]) for k in ("fits", "predictions", "points")]
-            fig = config["figures"]
-            plots.method_figures(*frames, {f: out / "figures" / name / f"{f}.{fig['format']}" for f in plots.FIGURES},
-                                 **fig)
-    for table in ("fits", "predictions"):
-        concat_csv([out / "methods" / m / f"{table}.csv" for m in methods], out / f"{table}.csv")
-    print(f"wrote {out / 'fits.csv'} and {out / 'predictions.csv'}")
+    options, tasks = fit_options(config), config["fit"]["tasks"]
+    tables = {m: {t: out / "methods" / m / f"{t}.csv" for t in
+                  (ENSEMBLE_TABLES if "ensemble" in config["methods"][m] else METHOD_TABLES)} for m in methods}
+    fitted = [m for m in methods if "ensemble" not in config["methods"][m]]
+    for name in fitted:
+        fit_and_write(name, config["methods"][name], ladder_files, target_files, targets, tasks, options, tables[name],
+                      interval=config["intervals"])
+    for name in [m for m in methods if m not in fitted]:
+        spec = config["methods"][name]["ensemble"]
+        member_files = {t: [tables[m][t] for m in ensemble.members(config["methods"], name) if m in tables]
+                        for t in ("predictions", "backtest", "draws")}
+        ensemble.fit_and_write(name, spec, **member_files, ladder_files=ladder_files, tasks=tasks, options=options,
+                               interval=config["intervals"], out=tables[name])
+    inputs = {t: [p[t] for p in tables.values() if t in p] for t in ("predictions", "fits", "backtest", "calibration",
+                                                                      "weights")}
+    outputs = {"predictions": out / "predictions.csv", "fits": out / "fits.csv",
+               **{t: out / "analyses" / f"{t}.csv" for t in ("backtest", "calibration", "predictability")}}
+    summary = write_summary(inputs | {"ladder": ladder_files}, outputs, config["methods"], tasks, options,
+                            config["flags"])
+    if args.figures:
+        fig = config["figures"]
+        for name in fitted:
+            frames = [pd.read_csv(tables[name][k]) for k in ("fits", "points")]
+            mine = summary["predictions"][summary["predictions"]["method"] == name]
+            plots.method_figures(frames[0], mine, frames[1],
+                                 {f: out / "figures" / name / f"{f}.{fig['format']}" for f in plots.FIGURES}, **fig)
+        for name in [m for m in methods if m not in fitted]:
+            plots.members_figure(summary["predictions"], pd.read_csv(tables[name]["weights"]),
+                                 out / "figures" / name / f"members.{fig['format']}", name, **fig)
+    print(f"wrote {outputs['predictions']}, {outputs['fits']} and {out / 'analyses'}")
 
 
 def _example_args(p):

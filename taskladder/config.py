@@ -177,6 +177,15 @@ def check_semantics(config: dict, source: str = "config") -> None:
     from taskladder.laws import LAWS
 
     for name, method in config["methods"].items():
+        if ("ensemble" in method) == ("step1" in method):
+            raise ConfigError(f"invalid {source}: methods.{name}: give step1 (a method that fits laws) or ensemble "
+                              "(one that combines the others), not " + ("both" if "step1" in method else "neither"))
+        members = (method.get("ensemble") or {}).get("members") or []
+        bad = [m for m in members if m not in config["methods"] or "step1" not in config["methods"][m]]
+        if bad:
+            fitted = [m for m, spec in config["methods"].items() if "step1" in spec]
+            raise ConfigError(f"invalid {source}: methods.{name}.ensemble.members: {bad} are not methods of this "
+                              f"config that fit laws; expected some of {fitted}")
         for step in ("step1", "step2"):
             spec = method.get(step) or {}
             if spec.get("start") is not None and len(spec["start"]) != len(LAWS[spec["law"]].params):

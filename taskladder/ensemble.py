@@ -29,6 +29,13 @@ from taskladder.methods import (BACKTEST_COLUMNS, DRAW_COLUMNS, PREDICTION_COLUM
 DEFAULTS = {"shrink": 4.0}
 
 
+def members(methods: dict, name: str) -> list[str]:
+    """The methods ensemble `name` combines: its `members`, else every method of `methods` that fits laws and
+    predicts RC accuracy."""
+    fitted = [m for m, spec in methods.items() if "ensemble" not in spec and spec.get("accuracy", "acc") == "acc"]
+    return list(methods[name]["ensemble"].get("members") or fitted)
+
+
 def log_score(pred, lo, hi, actual, level: float) -> np.ndarray:
     """Log density of `actual` under a normal with mean `pred` whose central `level` range is [lo, hi]."""
     sd = np.maximum((np.asarray(hi) - np.asarray(lo)) / (2 * NormalDist().inv_cdf((1 + level) / 2)), 1e-4)
@@ -61,7 +68,7 @@ def _mean(frame: pd.DataFrame, w: pd.Series, keys: list[str], value: str) -> pd.
 
 def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFrame, members: list[str],
             level: float, name: str = "ensemble", shrink: float = DEFAULTS["shrink"],
-            chance_tasks=()) -> tuple[MethodResult, pd.DataFrame]:
+            chance_tasks=(), calibration_sizes: int = 3) -> tuple[MethodResult, pd.DataFrame]:
     """The ensemble's tables from the member methods' predictions, backtests and draws; and its weights."""
     w_all = weights(backtest, members, level, shrink)
     pred_rows, bt_rows, draw_frames = [], [], []
@@ -98,7 +105,7 @@ def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFra
                                              "draw": ens.index, "pred_loss": np.nan, "pred_acc": ens.to_numpy()}))
     backtest_e, factors = calibrate_backtest(pd.DataFrame(bt_rows, columns=[c for c in BACKTEST_COLUMNS
                                                                              if c not in ("error", "covered")]),
-                                             level, chance_tasks)
+                                             level, chance_tasks, calibration_sizes)
     preds = pd.DataFrame(pred_rows, columns=PREDICTION_COLUMNS)
     finish_intervals(preds, factors, {})
     calibration = pd.DataFrame([{"method": name, "level": level, "draws": int(draws["draw"].max() + 1) if len(draws)
@@ -109,3 +116,25 @@ def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFra
                           draws=pd.concat(draw_frames, ignore_index=True) if draw_frames
                           else pd.DataFrame(columns=DRAW_COLUMNS), calibration=calibration)
     return result, w_all.assign(method_name=name)
+
+
+def fit_and_write(name: str, spec: dict, predictions, backtest, draws, ladder_files, tasks: list[str], options: dict,
+                  interval: dict, out: dict) -> MethodResult:
+    """Read the members' tables (lists of files), combine them and write the ensemble's tables (`out`: table ->
+    path). The ladder's metrics say which tasks are at chance (left out of the calibration)."""
+    from taskladder.io import read_metrics, write_csv
+    from taskladder.predict import chance
+    from taskladder.predictability import at_chance
+    from taskladder.smoothing import runs_of
+
+    read = lambda files: pd.concat([pd.read_csv(f) for f in files], ignore_index=True)  # noqa: E731
+    members = sorted(set(read(predictions)["method"]))
+    ladder = read_metrics(ladder_files)
+    at = [t for t in tasks if at_chance(runs_of(ladder, t, ["acc"]), "acc", chance(t, options.get("chance")),
+                                        options["final_checkpoints"])]
+    result, weights = combine(read(predictions), read(backtest), read(draws), members, interval["level"], name,
+                              spec.get("shrink", DEFAULTS["shrink"]), at, interval["calibration_sizes"])
+    for table in ("predictions", "backtest", "draws", "calibration"):
+        write_csv(getattr(result, table), out[table])
+    write_csv(weights.drop(columns="method_name"), out["weights"])
+    return result

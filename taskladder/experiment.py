@@ -11,9 +11,12 @@ method or task never reruns a finished job whose output would not change.
         checkpoints/{run}/step{step:07d}/                                         train (io.checkpoint_dir)
         evals/{run}/step{first:07d}-{last:07d}.csv                                evaluate (a chunk of checkpoints)
         metrics/{run}.csv                                                         collect_metrics, import_run
-        methods/{method}/{fits,predictions,points}.csv                            fit_method
-        figures/{method}/{step1,step2,chained}.{format}                           figures_method
-        fits.csv, predictions.csv                                                 tables
+        methods/{method}/{fits,predictions,points,backtest,draws,calibration}.csv fit_method
+        methods/{ensemble}/{predictions,backtest,draws,calibration,weights}.csv   fit_ensemble
+        figures/{method}/{step1,step2,chained}.{format}, figures/{ensemble}/members.{format}   figures_method
+        fits.csv, predictions.csv (with flags)                                    tables
+        analyses/backtest.csv, calibration.csv, predictability.csv                tables
+        analyses/backtest.{format}                                                backtest
         analyses/variance.csv, compute_vs_error.csv (+ figures)                   variance, compute_vs_error
         report.rst                                                                report_page (the report's first page)
         logs/{rule}/...                                                           every rule
@@ -31,10 +34,13 @@ from taskladder.importers import KNOWN_TASKS
 from taskladder.io import checkpoint_dir, results_dir
 from taskladder.ladder import Ladder
 
-FIGURES = ("step1", "step2", "chained")  # per method (taskladder.plots.FIGURES)
-METHOD_TABLES = ("fits", "predictions", "points")  # per method (taskladder.predict.fit_and_write)
-TABLES = ("fits", "predictions")  # the per-method tables gathered into one table each (rule tables)
-HEADLINE_METHOD = "two_step"  # the report's first page leads with it (else with the first method)
+FIGURES = ("step1", "step2", "chained")  # per fitted method (taskladder.plots.FIGURES)
+ENSEMBLE_FIGURES = ("members",)  # per ensemble (taskladder.plots.members_figure)
+METHOD_TABLES = ("fits", "predictions", "points", "backtest", "draws", "calibration")  # methods.fit_and_write
+ENSEMBLE_TABLES = ("predictions", "backtest", "draws", "calibration", "weights")  # ensemble.fit_and_write
+TABLES = ("predictions", "fits")  # every method's, gathered by rule tables (predictions with their flags)
+ANALYSIS_TABLES = ("backtest", "calibration", "predictability")  # written by rule tables too
+HEADLINE_METHODS = ("ensemble", "two_step")  # the report's first page leads with the first there is
 
 
 @dataclass(frozen=True)
@@ -113,10 +119,25 @@ class Experiment:
         """The non-ladder runs a method's step 2 is fitted on."""
         return list((self.methods[method].get("step2") or {}).get("runs", []))
 
+    # ---- methods ------------------------------------------------------------------------------
+    @property
+    def fitted_methods(self) -> list[str]:
+        """The methods that fit laws (every method but the ensembles)."""
+        return [m for m, spec in self.methods.items() if "ensemble" not in spec]
+
+    @property
+    def ensembles(self) -> list[str]:
+        return [m for m, spec in self.methods.items() if "ensemble" in spec]
+
+    def members(self, ensemble: str) -> list[str]:
+        from taskladder.ensemble import members
+
+        return members(self.methods, ensemble)
+
     def pattern(self, kind: str) -> str:
         """Wildcard constraint of `kind`: trained (runs), imported (runs), method, task, step, chunk."""
         names = {"trained": self.train_runs, "imported": self.imported_metrics, "method": self.methods,
-                 "task": self.eval_tasks}
+                 "fitted": self.fitted_methods, "ensemble": self.ensembles, "task": self.eval_tasks}
         return {"step": r"\d{7}", "chunk": r"step\d{7}-\d{7}"}.get(kind) or _alternatives(names[kind])
 
     # ---- paths --------------------------------------------------------------------------------
@@ -154,10 +175,53 @@ class Experiment:
         return [self.metrics(r) for r in runs]
 
     def method_tables(self, method: str) -> dict[str, str]:
+        """A method's own tables ("{method}" gives the wildcard form of a fitted method's)."""
+        if method in self.ensembles:
+            return self.ensemble_tables(method)
         return {t: self.path("methods", method, f"{t}.csv") for t in METHOD_TABLES}
 
+    def ensemble_tables(self, method: str) -> dict[str, str]:
+        return {t: self.path("methods", method, f"{t}.csv") for t in ENSEMBLE_TABLES}
+
+    def fit_inputs(self, wildcards) -> dict[str, list[str]]:
+        """What fitting a method reads: the ladder's metrics, the measured targets', and the other runs its
+        step 2 names."""
+        return {"ladder": self.metrics_of(self.ladder_runs), "targets": self.metrics_of(self.measured_targets),
+                "others": self.metrics_of(self.runs_of(wildcards.method))}
+
+    def ensemble_inputs(self, wildcards) -> dict[str, list[str]]:
+        """What an ensemble reads: its members' predictions, backtests and draws, and the ladder's metrics."""
+        members = self.members(wildcards.method)
+        return ({t: [self.method_tables(m)[t] for m in members] for t in ("predictions", "backtest", "draws")}
+                | {"ladder": self.metrics_of(self.ladder_runs)})
+
+    def method_spec(self, wildcards) -> dict:
+        """A method's definition (an ensemble's: its `ensemble` key): what its fit job depends on."""
+        spec = self.methods[wildcards.method]
+        return spec["ensemble"] if "ensemble" in spec else spec
+
     def figures(self, method: str) -> dict[str, str]:
-        return {f: self.path("figures", method, f"{f}.{self.config['figures']['format']}") for f in FIGURES}
+        """A method's figures ("{method}" gives the wildcard form of a fitted method's)."""
+        return {f: self.figure(method, f) for f in (ENSEMBLE_FIGURES if method in self.ensembles else FIGURES)}
+
+    def figure(self, method: str, name: str) -> str:
+        return self.path("figures", method, f"{name}.{self.config['figures']['format']}")
+
+    def figure_inputs(self, wildcards) -> dict[str, str]:
+        """A method's figures read its tables and the predictions with their flags."""
+        return self.method_tables(wildcards.method) | {"summary": self.table("predictions")}
+
+
+    @property
+    def summary_inputs(self) -> dict[str, list[str]]:
+        """What rule tables gathers: every method's tables, and the ladder's metrics for the predictability."""
+        inputs = {t: [self.method_tables(m)[t] for m in self.methods if t in self.method_tables(m)]
+                  for t in ("predictions", "fits", "backtest", "calibration", "weights")}
+        return inputs | {"ladder": self.metrics_of(self.ladder_runs)}
+
+    @property
+    def summary_outputs(self) -> dict[str, str]:
+        return {t: self.table(t) for t in TABLES} | {t: self.analysis(t) for t in ANALYSIS_TABLES}
 
     def method_outputs(self, method: str) -> list[str]:
         """Everything one method writes (`snakemake method_<name>` asks for it)."""
@@ -187,6 +251,8 @@ class Experiment:
         """The outputs of every analysis this experiment runs. A new analysis: its rule in
         rules/analyses.smk and an entry here."""
         out = {"variance": [self.analysis("variance"), self.analysis_figure("variance")]}
+        if self.config["intervals"]["draws"]:
+            out["backtest"] = [self.analysis_figure("backtest")]
         if self.cve_target:
             out["compute_vs_error"] = [self.analysis("compute_vs_error"), *self.cve_figures.values()]
         return out
@@ -210,17 +276,17 @@ class Experiment:
 
     @property
     def headline_method(self) -> str:
-        return HEADLINE_METHOD if HEADLINE_METHOD in self.methods else next(iter(self.methods))
+        return next((m for m in HEADLINE_METHODS if m in self.methods), next(iter(self.methods)))
 
     @property
     def headline_figures(self) -> list[str]:
         figures = self.figures(self.headline_method)
-        return [figures["chained"], figures["step1"]]
+        return [figures[f] for f in ("members", "chained", "step1") if f in figures]
 
     @property
     def outputs(self) -> list[str]:
         """What `snakemake` (rule all) makes."""
-        return [*(self.table(t) for t in TABLES), *(f for m in self.methods for f in self.method_outputs(m)),
+        return [*self.summary_outputs.values(), *(f for m in self.methods for f in self.method_outputs(m)),
                 *(f for files in self.analyses.values() for f in files), *self.released, self.report_page]
 
     # ---- training (rules/train.smk) ----------------------------------------------------------
@@ -305,6 +371,26 @@ class Experiment:
     @property
     def fit_options(self) -> dict:
         return fit_options(self.config)
+
+    @property
+    def intervals(self) -> dict:
+        return self.config["intervals"]
+
+    @property
+    def fit_params(self) -> dict:
+        """A method's fit job's params: its definition, the tasks, the fit and interval options, the targets."""
+        return {"method": self.method_spec, "tasks": self.tasks, "options": self.fit_options,
+                "interval": self.intervals, "targets": self.target_specs}
+
+    @property
+    def ensemble_params(self) -> dict:
+        return {"spec": self.method_spec, "tasks": self.tasks, "options": self.fit_options, "interval": self.intervals}
+
+    @property
+    def summary_params(self) -> dict:
+        """What the summary tables depend on besides the method tables: the tasks, the methods, the options
+        the predictability measures read, and the flags' thresholds."""
+        return {"tasks": self.tasks, "methods": self.methods, "options": self.fit_options, "flags": self.config["flags"]}
 
     @property
     def target_specs(self) -> dict[str, dict]:
@@ -444,6 +530,9 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
 
     known = _known_tasks(config, eval_tasks, bool(trained), bool(imported))
     _check_tasks("fit.tasks", config["fit"]["tasks"], known)
+    if any("ensemble" in m for m in config["methods"].values()) and not config["intervals"]["draws"]:
+        raise ConfigError("intervals.draws: 0 leaves the ensemble nothing to weigh its members by (it reads their "
+                          "backtests); set draws > 0 or remove the ensemble from methods")
     for name, method in config["methods"].items():
         for run in (method.get("step2") or {}).get("runs", []):
             if run not in imported or imported[run].ladder:
@@ -456,9 +545,9 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
         raise ConfigError(f"analyses.variance.run: '{analyses['variance']['run']}' is not a ladder run; "
                           f"expected one of {ladder_runs}")
     cve = analyses["compute_vs_error"]
-    if cve["method"] not in config["methods"]:
-        raise ConfigError(f"analyses.compute_vs_error.method: '{cve['method']}' is not among methods "
-                          f"{sorted(config['methods'])}")
+    if cve["method"] not in config["methods"] or "ensemble" in config["methods"][cve["method"]]:
+        raise ConfigError(f"analyses.compute_vs_error.method: '{cve['method']}' is not among the methods that fit laws "
+                          f"{[m for m, s in config['methods'].items() if 'ensemble' not in s]}")
     measured = [t.name for t in targets.values() if t.measured]
     if cve["target"] and cve["target"] not in measured:
         raise ConfigError(f"analyses.compute_vs_error.target: '{cve['target']}' is not a target with measurements "

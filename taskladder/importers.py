@@ -338,7 +338,10 @@ def read_table(path: str | Path, fmt: str) -> tuple[pd.DataFrame, Rows]:
             raw = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
         except pd.errors.EmptyDataError:
             raise InputError(f"{path}: empty file (no header, no rows)") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected a UTF-8 "
+                             f"{fmt.upper()} file") from None
+        except pd.errors.ParserError as e:
             raise InputError(f"{path}: not a readable {fmt.upper()} file ({e})") from None
         rows = Rows(path)
     elif fmt == "parquet":

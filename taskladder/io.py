@@ -4,7 +4,6 @@ metrics table of a run from its evaluation tables, and the frame every workflow 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -50,12 +49,16 @@ def checkpoint_dir(run_dir: str | Path, step: int | str) -> Path:
     return Path(run_dir) / (f"step{step:07d}" if isinstance(step, int) else f"step{step}")
 
 
-def run_flops(n: float, d: float, logged: float | None = None) -> float:
-    """Training FLOPs of a run of N parameters and D tokens: the logged count when the run's log has a
-    finite positive one (it counts attention too), else 6 N D."""
-    if logged is not None and math.isfinite(logged) and logged > 0:
-        return float(logged)
-    return 6.0 * n * d
+def run_flops(n, d, logged=None):
+    """Training FLOPs of a run (or of arrays of runs) of N parameters and D tokens: the logged count where the
+    run's log has a finite positive one (it counts attention too), else 6 N D."""
+    six = 6.0 * np.asarray(n, dtype=float) * np.asarray(d, dtype=float)
+    if logged is None:
+        out = six
+    else:
+        logged = np.asarray(logged, dtype=float)
+        out = np.where(np.isfinite(logged) & (logged > 0), logged, six)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 # ---- writing ------------------------------------------------------------------------------

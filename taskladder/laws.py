@@ -55,15 +55,6 @@ class Law:
                         dtype=float)
 
 
-def training_flops(n, d, logged=None):
-    """Training compute C of a run or target: the FLOPs it logged where given (finite and > 0), else 6 N D."""
-    n, d = np.asarray(n, dtype=float), np.asarray(d, dtype=float)
-    if logged is None:
-        return 6.0 * n * d
-    logged = np.asarray(logged, dtype=float)
-    return np.where(np.isfinite(logged) & (logged > 0), logged, 6.0 * n * d)
-
-
 def _columns(p):
     """The parameters as columns that broadcast against the inputs: p[..., i] with a trailing axis."""
     p = np.asarray(p, dtype=float)

@@ -34,8 +34,7 @@ PREDICTION_COLUMNS = ["method", "task", "target", "n", "d", "pred_loss", "actual
 BACKTEST_COLUMNS = ["method", "task", "holdout", "run", "n", "d", "fitted_sizes", "fitted_max_n", "pred", "lo", "hi", "actual",
                     "error", "covered", "actual_se", "pred_loss", "loss_lo", "loss_hi", "actual_loss", "actual_loss_se"]
 DRAW_COLUMNS = ["method", "task", "target", "holdout", "draw", "pred_loss", "pred_acc"]
-INTERVAL_DEFAULTS = {"level": 0.9, "draws": 200, "block": 5}
-CALIBRATION_SIZES = 3  # calibrate on the holdouts fitted on at least this many model sizes
+INTERVAL_DEFAULTS = {"level": 0.9, "draws": 200, "block": 5, "calibration_sizes": 3}
 
 
 @dataclass
@@ -55,16 +54,17 @@ def _draw_rows(name, task, target, holdout, loss, acc) -> pd.DataFrame:
                          "draw": np.arange(len(acc)), "pred_loss": loss, "pred_acc": acc})
 
 
-def calibrate_backtest(backtest: pd.DataFrame, level: float, skip_tasks=()) -> tuple[pd.DataFrame, dict]:
+def calibrate_backtest(backtest: pd.DataFrame, level: float, skip_tasks=(), min_sizes: int = 3) -> tuple[pd.DataFrame, dict]:
     """Calibrate the backtests' raw intervals leaving each task out (so `covered` is a held-out coverage; each
     held-out run's interval also holds its actual's measurement noise) and return the factors fitted on
-    every task but `skip_tasks` (for the targets' intervals)."""
+    every task but `skip_tasks` (for the targets' intervals), on the holdouts fitted on at least `min_sizes`
+    model sizes (on all of them where none is)."""
     bt = backtest.copy()
     if bt.empty:
         return bt.reindex(columns=BACKTEST_COLUMNS), {"acc": np.nan, "loss": np.nan, "cases": 0}
     use = ~bt["task"].isin(list(skip_tasks))
-    if (bt["fitted_sizes"] >= CALIBRATION_SIZES).any():  # see taskladder.intervals, "Calibration"
-        use &= bt["fitted_sizes"] >= CALIBRATION_SIZES
+    if (bt["fitted_sizes"] >= min_sizes).any():  # see taskladder.intervals, "Calibration"
+        use &= bt["fitted_sizes"] >= min_sizes
     z = intervals.z_score(bt["pred"], bt["lo"], bt["hi"], bt["actual"], bt["actual_se"], level)
     z_loss = intervals.z_score(bt["pred_loss"], bt["loss_lo"], bt["loss_hi"], bt["actual_loss"], bt["actual_loss_se"],
                                level)
@@ -140,7 +140,7 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
     if chance_tasks:
         log.info("%s: at chance on the ladder (not predictable at this scale, left out of calibration): %s", name,
                  ", ".join(chance_tasks))
-    backtest, factors = calibrate_backtest(pd.DataFrame(bt_rows), level, chance_tasks)
+    backtest, factors = calibrate_backtest(pd.DataFrame(bt_rows), level, chance_tasks, interval["calibration_sizes"])
     predictions = pd.DataFrame(pred_rows, columns=PREDICTION_COLUMNS)
     finish_intervals(predictions, factors, minima)
     calibration = pd.DataFrame([{"method": name, "level": level, "draws": draws, "factor": factors["acc"],

@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 
 from taskladder import laws  # noqa: E402
 from taskladder.io import atomic_path  # noqa: E402
-from taskladder.laws import training_flops  # noqa: E402
+from taskladder.io import run_flops  # noqa: E402
 
 TARGET_COLOR = "#d62728"
 FLAG_COLOR = "#b35806"
@@ -143,7 +143,7 @@ def _table(ax, tg: pd.DataFrame):
             text += f"  actual {100 * t.actual_acc:.1f}, err {100 * t.abs_error:.1f}"
         lines.append(text)
     if lines:
-        ax.text(0.98, 0.03, "\n".join(lines), transform=ax.transAxes, ha="right", va="bottom", fontsize=6,
+        ax.text(0.02, 0.97, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=6,
                 family="monospace", color=TARGET_COLOR,
                 bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
 
@@ -160,7 +160,7 @@ def step1_figure(fits, predictions, points, tasks):
                              else ("pred_loss", "loss_lo", "loss_hi", "actual_loss"))
         flops = law.inputs == ("flops",)
         xcol = "flops" if flops else "d"
-        tx = training_flops(tg["n"], tg["d"]) if flops else tg["d"].to_numpy(dtype=float)
+        tx = run_flops(tg["n"], tg["d"]) if flops else tg["d"].to_numpy(dtype=float)
         xlim = _limits(pts[xcol], tx, log=True)
         ylim = _limits(pts["y"], tg[y], tg.get(lo), tg.get(hi), tg[actual])
         colors = _colors(list(pts["n"]) + list(tg["n"]))
@@ -226,12 +226,12 @@ def chained_figure(fits, predictions, points, tasks):
         pts2 = points[(points["task"] == task) & (points["fit_step"] == "step2")]
         tg = _targets(predictions, task)
         colors = _colors(list(pts1["n"]) + list(tg["n"]))
-        tc = training_flops(tg["n"], tg["d"])
+        tc = run_flops(tg["n"], tg["d"])
         if not pts2.empty:
-            c2 = training_flops(pts2["n"], pts2["tokens"])
+            c2 = run_flops(pts2["n"], pts2["tokens"])
             ax.scatter(c2, pts2["y"], c=[colors[n] for n in pts2["n"]], s=5, alpha=0.4)
         else:
-            c2 = training_flops(pts1["n"], pts1["d"])
+            c2 = run_flops(pts1["n"], pts1["d"])
             ax.scatter(c2, pts1["y"], c=[colors[n] for n in pts1["n"]], s=18)
         ydata = pts2["y"] if not pts2.empty else pts1["y"]
         xlim = _limits(c2, tc, log=True)
@@ -253,7 +253,7 @@ def chained_figure(fits, predictions, points, tasks):
         ax.set_xlabel("training compute (FLOPs)")
         ax.set_ylabel("accuracy")
         _title(ax, task, ok1 and ok2, flags)
-    axes[0].legend(fontsize=6, loc="upper left")
+    axes[0].legend(fontsize=6, loc="lower right")
     return fig
 
 
@@ -272,33 +272,36 @@ def method_figures(fits, predictions, points, outputs: dict, format: str = "png"
 
 def members_figure(predictions: pd.DataFrame, weights: pd.DataFrame, path, name: str = "ensemble",
                    format: str = "png", dpi: int = 130) -> None:
-    """Per task and target: each member's prediction and interval (with its weight), the ensemble's and the actual."""
+    """Per task (its first target): each member's prediction and interval, with its weight (the marker's size and
+    the label), the ensemble's, and the actual."""
     tasks = list(dict.fromkeys(predictions.loc[predictions["method"] == name, "task"]))
     fig, axes = _grid(len(tasks), width=3.8, height=2.8)
     for ax, task in zip(axes, tasks):
         w = weights[weights["task"] == task].set_index("method")["weight"]
-        rows = predictions[(predictions["task"] == task) & predictions["method"].isin(list(w.index) + [name])]
-        for target, frame in rows.groupby("target", sort=False):
-            frame = frame.set_index("method").loc[[m for m in [*w.index, name] if m in set(frame.index)]]
-            ys = np.arange(len(frame))[::-1]
-            colors = [TARGET_COLOR if m == name else "#4c72b0" for m in frame.index]
-            ax.errorbar(frame["pred_acc"], ys, xerr=np.abs(np.vstack([frame["pred_acc"] - frame["pred_lo"],
-                                                                      frame["pred_hi"] - frame["pred_acc"]])),
-                        fmt="none", ecolor=colors, elinewidth=1, capsize=2)
-            ax.scatter(frame["pred_acc"], ys, c=colors, s=[14 + 80 * w.get(m, 1.0) for m in frame.index], zorder=3)
-            act = frame["actual_acc"].dropna()
-            if len(act):
-                ax.axvline(act.iloc[0], color="black", lw=1, ls="--", label=f"{target} actual")
-            ax.set_yticks(ys, [f"{m} ({w[m]:.2f})" if m in w else m for m in frame.index], fontsize=6)
-            break  # one target per panel: the first
-        ax.set_xlabel("predicted accuracy", fontsize=7)
-        _title(ax, task, True, _flags(rows[rows["method"] == name], task))
+        rows = predictions[(predictions["task"] == task) & predictions["method"].isin([*w.index, name])]
+        rows = rows[rows["target"] == rows["target"].iloc[0]].set_index("method")
+        order = [m for m in [*w.index, name] if m in rows.index]
+        for y, method in enumerate(reversed(order)):
+            r = rows.loc[method]
+            color = TARGET_COLOR if method == name else "#4c72b0"
+            if np.isfinite(r["pred_lo"]):
+                ax.plot([r["pred_lo"], r["pred_hi"]], [y, y], color=color, lw=1.2)
+            ax.scatter([r["pred_acc"]], [y], color=color, s=14 + 80 * w.get(method, 1.0), zorder=3)
+        if np.isfinite(rows["actual_acc"].iloc[0]):
+            ax.axvline(rows["actual_acc"].iloc[0], color="black", lw=1, ls="--", label="actual")
+            ax.legend(fontsize=6, loc="lower right")
+        ax.set_yticks(range(len(order)), [f"{m} ({w[m]:.2f})" if m in w else m for m in reversed(order)], fontsize=6)
+        ax.set_xlabel(f"predicted accuracy, {rows['target'].iloc[0]}", fontsize=7)
+        own = rows.reset_index()
+        _title(ax, task, True, _flags(own[own["method"] == name], task))
     fig.suptitle(f"{name}: members (weight), predictions and intervals", fontsize=10)
     _save(fig, path, format, dpi)
 
 
 def backtest_figure(backtest: pd.DataFrame, path, format: str = "png", dpi: int = 130) -> None:
-    """Per task: the held-out runs' actual accuracy and each method's prediction with its interval."""
+    """Per task: the held-out runs' actual accuracy and each method's prediction with its interval (methods whose
+    accuracy the ladder does not measure, such as MC accuracy, have no actuals and are left out)."""
+    backtest = backtest[backtest["actual"].notna()]
     tasks = list(dict.fromkeys(backtest["task"]))
     methods = list(dict.fromkeys(backtest["method"]))
     cmap = plt.get_cmap("tab10")

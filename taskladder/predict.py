@@ -31,7 +31,7 @@ import pandas as pd
 
 from taskladder import laws
 from taskladder.fit import FitResult, fit_law
-from taskladder.laws import training_flops
+from taskladder.io import run_flops
 from taskladder.smoothing import Run, cells, final_value, first_kept, runs_of, smooth
 
 # accuracy of random guessing, used to start step 2 at a = chance - 1 (paper's start)
@@ -199,7 +199,7 @@ def fit_points(name: str, method: dict, data: TaskData, points: Points, options:
 
 def target_inputs(target: dict) -> dict[str, np.ndarray]:
     n, d = float(target["n"]), float(target["d"])
-    return {"n": np.array([n]), "d": np.array([d]), "flops": np.atleast_1d(training_flops(n, d, target.get("flops")))}
+    return {"n": np.array([n]), "d": np.array([d]), "flops": np.atleast_1d(run_flops(n, d, target.get("flops")))}
 
 
 def chain(law1: laws.Law, p1, law2: laws.Law | None, p2, target: dict) -> tuple[np.ndarray, np.ndarray]:

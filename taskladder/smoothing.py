@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from taskladder.laws import training_flops
+from taskladder.io import run_flops
 
 
 @dataclass
@@ -97,7 +97,7 @@ def runs_of(metrics: pd.DataFrame, task: str, columns, steps: tuple[float, float
         frame = frame.sort_values("step", kind="stable")
         n, d = float(frame["n"].iloc[-1]), float(frame["tokens"].iloc[-1])
         logged = frame["flops"].iloc[-1] if "flops" in frame else None
-        runs.append(Run(str(name), n, d, float(training_flops(n, d, logged)), frame["step"].to_numpy(),
+        runs.append(Run(str(name), n, d, float(run_flops(n, d, logged)), frame["step"].to_numpy(),
                         frame["tokens"].to_numpy(dtype=float),
                         {c: frame[c].to_numpy(dtype=float) for c in columns}))
     return sorted(runs, key=lambda r: (r.n, r.d, r.name))

@@ -52,3 +52,24 @@ def summary(tables: dict[str, dict[str, pd.DataFrame]], metrics: pd.DataFrame, m
     log.info("%d of %d predictions flagged", len(flagged), len(predictions))
     return {"predictions": predictions, "fits": fits, "backtest": backtest, "calibration": calibration,
             "predictability": measured}
+
+
+def write_summary(inputs: dict[str, list], outputs: dict[str, str], methods: dict, tasks: list[str], options: dict,
+                  flags: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Read every method's tables (`inputs`: table -> files, and "ladder": the ladder's metrics files), and write
+    the summary tables (`outputs`: name -> path)."""
+    from taskladder.io import read_metrics, write_csv
+
+    tables: dict[str, dict[str, pd.DataFrame]] = {}
+    for kind in ("predictions", "fits", "backtest", "calibration"):
+        for path in inputs.get(kind, []):
+            frame = pd.read_csv(path)
+            if len(frame):
+                for method, part in frame.groupby("method", sort=False):
+                    tables.setdefault(method, {})[kind] = part
+    weights = pd.concat([pd.read_csv(p) for p in inputs.get("weights", [])], ignore_index=True) \
+        if inputs.get("weights") else None
+    out = summary(tables, read_metrics(inputs["ladder"]), methods, tasks, options, flags, weights)
+    for name, path in outputs.items():
+        write_csv(out[name], path)
+    return out

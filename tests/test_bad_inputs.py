@@ -95,7 +95,7 @@ CONFIGS = {
                                    r"analyses\.variance\.run: 's9-1xC' is not a ladder run; expected one of "
                                    r"\['s1-0\.1xC'"),
     "analysis of an unknown method": (changed(analyses__compute_vs_error__method="taskce"),
-                                      r"analyses\.compute_vs_error\.method: 'taskce' is not among methods"),
+                                      r"analyses\.compute_vs_error\.method: 'taskce' is not among the methods that fit laws"),
     "analysis of an unmeasured target": (changed(analyses__compute_vs_error__target="7B"),
                                          r"analyses\.compute_vs_error\.target: '7B' is not a target with measurements"),
     "pretrained tokenizer not found": (changed(tokenizer={"kind": "pretrained", "path": "/nonexistent/tok"}),

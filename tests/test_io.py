@@ -62,3 +62,10 @@ def test_writes_keep_the_users_umask(tmp_path, umask):
     assert stat.S_IMODE((tmp_path / "t.csv").stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "sub" / "t.txt").stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "sub").stat().st_mode) == 0o777 & ~umask
+
+
+def test_run_flops_prefers_what_a_run_logged():
+    from taskladder.io import run_flops
+
+    assert run_flops(2.0, 10.0) == 120.0 and run_flops(2.0, 10.0, 500.0) == 500.0
+    np.testing.assert_allclose(run_flops([2.0, 2.0, 2.0], [10.0] * 3, [500.0, np.nan, 0.0]), [500, 120, 120])

@@ -89,8 +89,3 @@ def test_a_batch_of_parameters_is_row_by_row(name):
         for i in range(3):
             np.testing.assert_array_equal(values[i], law.value(batch[i], rows[i]))
             np.testing.assert_array_equal(jac[i], law.jacobian(batch[i], rows[i]))
-
-
-def test_training_flops_prefers_what_a_run_logged():
-    np.testing.assert_allclose(laws.training_flops(2.0, 10.0), 120.0)
-    np.testing.assert_allclose(laws.training_flops([2.0, 2.0, 2.0], [10.0] * 3, [500.0, np.nan, 0.0]), [500, 120, 120])

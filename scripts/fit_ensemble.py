@@ -1,0 +1,9 @@
+"""Workflow script: an ensemble of the other methods, weighted by their backtests (taskladder.ensemble)."""
+from taskladder.ensemble import fit_and_write
+from taskladder.io import script
+
+with script(snakemake):
+    p = snakemake.params
+    fit_and_write(snakemake.wildcards.method, p.spec, snakemake.input.predictions, snakemake.input.backtest,
+                  snakemake.input.draws, list(snakemake.input.ladder), p.tasks, p.options, p.interval,
+                  dict(snakemake.output.items()))
