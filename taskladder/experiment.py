@@ -280,8 +280,12 @@ class Experiment:
 
     @property
     def headline_figures(self) -> list[str]:
-        figures = self.figures(self.headline_method)
-        return [figures[f] for f in ("members", "chained", "step1") if f in figures]
+        """The headline method's figures: an ensemble's members and the chained panels of its first member;
+        a fitted method's chained and step-1 panels."""
+        if self.headline_method in self.ensembles:
+            first = self.members(self.headline_method)[0]
+            return [self.figure(self.headline_method, "members"), self.figure(first, "chained")]
+        return [self.figure(self.headline_method, "chained"), self.figure(self.headline_method, "step1")]
 
     @property
     def outputs(self) -> list[str]:

@@ -60,10 +60,11 @@ def _image(path: Path) -> str:
 def first_page(predictions: pd.DataFrame, method: str, figures, experiment: str) -> str:
     """The report's first page (reStructuredText) for the predictions of `method` and its figures."""
     ours = predictions[predictions["method"] == method].sort_values(["target", "task"], kind="stable")
-    intro = (f"Predicted accuracy (%) of each target from the ladder, method <code>{html.escape(method)}</code> "
-             "(step 1: (N, D) to task loss; step 2: task loss to accuracy; chained). Error = predicted − actual, "
-             "in points, where the target was measured. Every method's predictions, the fits and the analyses "
-             "are under Results.")
+    intro = (f"Predicted accuracy (%) of each target from the ladder, method <code>{html.escape(method)}</code>, "
+             "with its calibrated interval. Error = predicted − actual, in points, where the target was measured. "
+             "Flags name why a prediction is not to be trusted (at_chance: the ladder never leaves chance on the "
+             "task; methods_disagree, backtest_error, noisy, wide_interval: see the README). Every method's "
+             "predictions, the fits, the backtests and the analyses are under Results.")
     body = "\n".join([STYLE, f"<p>{intro}</p>", predictions_table(ours), *(_image(Path(f)) for f in figures)])
     title = f"taskladder: {experiment}"
     return f"{title}\n{'=' * len(title)}\n\n.. raw:: html\n\n" + "".join(f"   {line}\n" for line in body.splitlines())

@@ -352,3 +352,51 @@ def test_a_failing_job_says_what_and_where(tmp_path):
     assert re.search(rf"import_run: {re.escape(str(log.relative_to(tmp_path)))}: duplicate step \d+ in rows "
                      r"\[\d+, \d+\]; each checkpoint must appear once", proc.stderr), proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+
+
+# ---- data a method cannot be fitted on ------------------------------------------------------------
+
+LADDERS = {  # runs (name, N) of a metrics folder -> the message
+    "one model size": ([("a", 1000), ("b", 1000)], r"method two_step, task piqa: every ladder run has the same model "
+                                                   r"size N \(1000\); power_nd needs at least 2 distinct values of N"),
+    "fewer runs than parameters": ([("a", 1000), ("b", 2000)], r"method two_step, task piqa: step 1 has 2 ladder "
+                                                               r"point\(s\) .* for the 5 parameters of power_nd"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LADDERS))
+def test_a_ladder_a_law_cannot_be_fitted_on(case, workdir, capsys):
+    runs, message = LADDERS[case]
+    folder = workdir / "metrics"
+    folder.mkdir()
+    for i, (run, n) in enumerate(runs):  # the same N: different token counts, so only N is short
+        metrics_table(run, n).assign(tokens=lambda f: f["tokens"] * (i + 1)).to_csv(folder / f"{run}.csv", index=False)
+    out = workdir / "out"
+    code, err = run_cli(["fit", folder, "--config", "fit.tasks=[piqa]", "-o", out], capsys)
+    assert code == 2 and re.search(message, err), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (out / "predictions.csv").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-7"])
+def test_import_with_a_parameter_count_not_above_0(value, workdir, capsys):
+    log = workdir / "log.csv"
+    log.write_text("_step,batch_size_in_tokens\n1,4096\n")
+    code, err = run_cli(["import", log, "--run", "r", "--n", value, "-o", workdir / "r.csv"], capsys)
+    assert code == 2 and f"argument --n: expected a whole number > 0, found {value!r}" in err, err
+    assert not (workdir / "r.csv").exists()
+
+
+def test_a_log_with_accuracy_in_percent_is_refused(workdir, capsys):
+    """A log whose accuracy columns hold percent would give pred_acc 1.0 everywhere: it is refused."""
+    from taskladder.synthetic import write_example
+
+    write_example(workdir / "logs", seed=1, checkpoints=3)
+    log = workdir / "logs" / "190M-1xC.csv"
+    frame = pd.read_csv(log)
+    accuracy = [c for c in frame.columns if c.startswith("eval/downstream/") and "_rc_5shot_" in c]
+    frame[accuracy] *= 100
+    frame.to_csv(log, index=False)
+    code, err = run_cli(["import", log, "--run", "190M-1xC", "--n", "190354176", "-o", workdir / "m.csv"], capsys)
+    assert code == 2 and str(log) in err and re.search(r"row 2, column 'eval/downstream/\w+': .*accuracy", err), err
+    assert not (workdir / "m.csv").exists()
