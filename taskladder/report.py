@@ -35,14 +35,16 @@ def _interval(row) -> str:
 
 
 def predictions_table(predictions: pd.DataFrame) -> str:
-    """One row per (target, task): predicted accuracy, its interval when there is one, the actual accuracy,
+    """One row per (target, task[, group]): predicted accuracy, its interval when there is one, the actual accuracy,
     the error (points) and the flags, as an HTML table."""
-    head = ["target", "task", "predicted", "interval", "actual", "error", "flags"]
+    grouped = "group" in predictions
+    head = ["target", "task", *(["group"] if grouped else []), "predicted", "interval", "actual", "error", "flags"]
     rows = []
     for _, r in predictions.iterrows():
         error = "" if pd.isna(r["actual_acc"]) else f"{100 * (r['pred_acc'] - r['actual_acc']):+.1f}"
         flags = "" if pd.isna(r.get("flags", "")) else str(r.get("flags", ""))
-        cells = [r["target"], r["task"], _points(r["pred_acc"]), _interval(r), _points(r["actual_acc"]), error]
+        cells = [r["target"], r["task"], *([r["group"]] if grouped else []), _points(r["pred_acc"]), _interval(r),
+                 _points(r["actual_acc"]), error]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
                     + f'<td class="flag">{html.escape(flags)}</td></tr>')
     header = "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
@@ -59,7 +61,8 @@ def _image(path: Path) -> str:
 
 def first_page(predictions: pd.DataFrame, method: str, figures, experiment: str) -> str:
     """The report's first page (reStructuredText) for the predictions of `method` and its figures."""
-    ours = predictions[predictions["method"] == method].sort_values(["target", "task"], kind="stable")
+    keys = ["target", "task", *(["group"] if "group" in predictions else [])]
+    ours = predictions[predictions["method"] == method].sort_values(keys, kind="stable")
     intro = (f"Predicted accuracy (%) of each target from the ladder, method <code>{html.escape(method)}</code> "
              "(step 1: (N, D) to task loss; step 2: task loss to accuracy; chained). Error = predicted − actual, "
              "in points, where the target was measured. Every method's predictions, the fits and the analyses "
