@@ -41,8 +41,7 @@ rule backtest:
 rule group_comparison:
     input: predictions=EXP.table("predictions"), backtest=EXP.analysis("backtest"),
     output:
-        table=report(EXP.analysis("group_comparison"), caption="../report/group_comparison.rst", category="analyses"),
-        figure=report(EXP.analysis_figure("group_comparison"), caption="../report/group_comparison.rst", category="analyses"),
+        **{k: report(p, caption="../report/group_comparison.rst", category="analyses") for k, p in EXP.group_comparison.items()},
     params: **EXP.group_comparison_params, figures=config["figures"],
     resources: **EXP.resources["fit"],
     log: EXP.log("analyses/group_comparison"),

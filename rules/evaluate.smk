@@ -1,4 +1,5 @@
-# Checkpoints (trained here or existing) -> evaluation tables -> the metrics table of each trained run (the long format: one row per checkpoint and task).
+# Checkpoints (trained here or existing ones) -> evaluation tables -> the metrics table of each evaluated run (the long
+# format: one row per checkpoint and task).
 # One job scores a chunk of evaluation.group_size consecutive checkpoints of a run (EXP.chunks): Python
 # and torch start-up cost more than scoring a tiny checkpoint. The jobs share the group "evaluate"
 # (cluster submission: --group-components evaluate=N).
@@ -22,7 +23,7 @@ rule link_checkpoint:
     params: source=EXP.external_source,
     resources: **EXP.resources["prepare"],
     log: EXP.log("link/{run}/step{step}"),
-    conda: "../envs/fit.yaml"
+    conda: "../envs/evaluate.yaml"
     script: "../scripts/link_checkpoint.py"
 
 

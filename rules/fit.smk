@@ -51,7 +51,8 @@ rule figures_method:
 
 rule figures_ensemble:
     input: unpack(EXP.figure_inputs),
-    output: members=report(EXP.figure("{method}", "members", "{group}"), caption="../report/members.rst", category="{method}"),
+    output:
+        members=report(EXP.figure("{method}", "members", "{group}"), caption="../report/members.rst", category="{method}"),
     wildcard_constraints: method=EXP.pattern("ensemble"),
     params: figures=config["figures"],
     resources: **EXP.resources["fit"],

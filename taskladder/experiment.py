@@ -8,7 +8,7 @@ method or task never reruns a finished job whose output would not change.
     results/{experiment}/                          (io.results_dir)
         corpus/                 manifest.json, val.npy, train/, tokenizer/        prepare_corpus
         tasks/{task}.jsonl                                                        prepare_task
-        checkpoints/{run}/step{step:07d}/                                         train (io.checkpoint_dir), link_checkpoint
+        checkpoints/{run}/step{step:07d}/                                         train, link_checkpoint
         evals/{run}/step{first:07d}-{last:07d}.csv                                evaluate (a chunk of checkpoints)
         metrics/{run}.csv                                                         collect_metrics, import_run
         metrics/{entry}.csv, metrics/{entry}/{group}.csv (an imported table)      import_table, import_group
@@ -343,7 +343,7 @@ class Experiment:
         rules/analyses.smk and an entry here."""
         out = {"variance": [self.analysis("variance"), self.analysis_figure("variance")]}
         if self.groups:
-            out["group_comparison"] = [self.analysis("group_comparison"), self.analysis_figure("group_comparison")]
+            out["group_comparison"] = list(self.group_comparison.values())
         if self.config["intervals"]["draws"]:
             out["backtest"] = [self.analysis_figure("backtest")]
         if self.cve_target:
@@ -374,7 +374,7 @@ class Experiment:
     @property
     def headline_figures(self) -> list[str]:
         if self.groups:
-            return [self.analysis_figure("group_comparison")]
+            return [self.group_comparison["figure"]]
         figures = self.figures(self.headline_method)
         return [figures[f] for f in ("members", "chained", "step1") if f in figures]
 
@@ -522,6 +522,11 @@ class Experiment:
         return self.metrics(target.run_in(None) if target else str(self.cve_target))
 
     @property
+    def group_comparison(self) -> dict[str, str]:
+        """The group comparison's table and figure (rule group_comparison)."""
+        return {"table": self.analysis("group_comparison"), "figure": self.analysis_figure("group_comparison")}
+
+    @property
     def group_comparison_params(self) -> dict:
         """The comparison's figure shows the headline method's ranking."""
         return {"method": self.headline_method}
@@ -529,7 +534,7 @@ class Experiment:
     @property
     def cve_params(self) -> dict:
         cve = self.config["analyses"]["compute_vs_error"]
-        return {"method_name": cve["method"], "method": self.methods[cve["method"]], "target": self.cve_target,
+        return {"method_name": cve["method"], "method": self.methods.get(cve["method"]), "target": self.cve_target,
                 "spec": self.targets[self.cve_target].as_dict() if self.cve_target else None,
                 "orders": cve["orders"], "tasks": self.tasks,
                 "options": self.fit_options | {"multistart": cve["multistart"]}}
@@ -660,8 +665,8 @@ def _target(name: str, spec: dict, config: dict, tables: dict[str, ImportedTable
             mine = [r for r, g in table.runs.items() if g == group]
             if len(mine) > 1:
                 raise ConfigError(f"targets.{name}.imported: imported.{table.name} holds {len(mine)} runs"
-                                  + (f" of group {group}" if group else "") + f" ({mine[:5]}); expected one run "
-                                  + ("per group" if group else "") + ": the target's own")
+                                  + (f" of group {group}" if group else "") + f" ({mine[:5]}); expected one run"
+                                  + (" per group" if group else "") + ": the target's own")
         runs = {g: r for r, g in table.runs.items()}
     elif name in external:
         runs = {external[name].group: name}
@@ -690,8 +695,9 @@ def _check_methods(config: dict, tables: dict[str, ImportedTable], external: lis
                                       f"({table.path}) does not hold; methods that fit accuracy alone (single_step) "
                                       "can use it")
         if "lm_loss" in needed_metrics(method) and any(r in ladder_runs for r in external):
-            raise ConfigError(f"methods.{name}: needs lm_loss (the LM loss), which existing checkpoints (`checkpoints`) "
-                              "are not measured on (each has a tokenizer of its own); remove the method")
+            raise ConfigError(f"methods.{name}: needs lm_loss (the LM loss), which existing checkpoints "
+                              "(`checkpoints`) are not measured on (each has a tokenizer of its own); remove the "
+                              "method")
 
 
 def _variance(config: dict, known: list[str], lengths: list[int | None], warn) -> tuple[dict, bool]:
@@ -742,7 +748,8 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
                                                                   tables.values()}})
     for name, spec in config.get("targets", {}).items():
         if name in targets or (name in imported or name in trained or any(name in t.runs for t in tables.values())):
-            raise ConfigError(f"targets.{name}: the name is also a ladder run or a trained target; names must be unique")
+            raise ConfigError(f"targets.{name}: the name is also a ladder run or a trained target; names must be "
+                              "unique")
         target = _target(name, spec, config, tables, external, warn)
         if target is not None:
             targets[name] = target
@@ -786,9 +793,6 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
         raise ConfigError(f"analyses.variance.run: '{analyses['variance']['run']}' is not a ladder run; "
                           f"expected one of {ladder_runs}")
     cve = analyses["compute_vs_error"]
-    if cve["method"] not in config["methods"] or "ensemble" in config["methods"][cve["method"]]:
-        raise ConfigError(f"analyses.compute_vs_error.method: '{cve['method']}' is not among the methods that fit laws "
-                          f"{[m for m, s in config['methods'].items() if 'ensemble' not in s]}")
     measured = [t.name for t in targets.values() if t.measured]
     if cve["target"] and cve["target"] not in measured:
         raise ConfigError(f"analyses.compute_vs_error.target: '{cve['target']}' is not a target with measurements "
@@ -796,6 +800,10 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
     if cve["target"] and groups:
         raise ConfigError("analyses.compute_vs_error.target: the analysis refits one ladder; this experiment has "
                           f"groups {groups} (one ladder each); remove the key")
+    cve_target = None if groups else cve["target"] or (measured[0] if measured else None)
+    if cve_target and (cve["method"] not in config["methods"] or "ensemble" in config["methods"][cve["method"]]):
+        raise ConfigError(f"analyses.compute_vs_error.method: '{cve['method']}' is not among the methods that fit laws "
+                          f"{[m for m, s in config['methods'].items() if 'ensemble' not in s]}")
     return Experiment(
         config=config,
         name=config["experiment"],
@@ -805,7 +813,7 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
         targets=targets,
         tasks=list(config["fit"]["tasks"]),
         methods=config["methods"],
-        cve_target=None if groups else cve["target"] or (measured[0] if measured else None),
+        cve_target=cve_target,
         ladder=ladder,
         checkpoints=({r.name: list(r.checkpoints) for r in ladder.runs} if ladder else {})
         | {r.name: r.steps for r in external.values()},

@@ -176,8 +176,8 @@ def fit_and_write(method_name: str, method: dict, ladder_files, target_files, ta
     ladder = read_metrics(ladder_files)
     _check_tasks(ladder, tasks, ladder_files)
     measured = read_metrics(target_files) if target_files else None
-    targets = {name: {k: v for k, v in spec.items() if k != "run"} | {"metrics": _rows_of(measured, spec.get("run", name))}
-               for name, spec in targets.items()}
+    targets = {name: {k: v for k, v in spec.items() if k != "run"}
+               | {"metrics": _rows_of(measured, spec.get("run", name))} for name, spec in targets.items()}
     others = read_metrics(other_files) if other_files else None
     result = run_method(method_name, method, ladder, targets, tasks, options, others, interval,
                         progress=lambda t: log.info("%s: fitted %s", method_name, t))

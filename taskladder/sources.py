@@ -149,7 +149,8 @@ def plan_checkpoints(items: list[dict]) -> dict[str, ExternalRun]:
         run = runs.setdefault(name, ExternalRun(name, item["n"], item.get("group")))
         if (item["n"], item.get("group")) != (run.n, run.group):
             raise ConfigError(f"{where}: run {name} has n = {item['n']}, group {item.get('group')!r} here but n = "
-                              f"{run.n}, group {run.group!r} in an earlier checkpoint; expected one n and group per run")
+                              f"{run.n}, group {run.group!r} in an earlier checkpoint; expected one n and group per "
+                              "run")
         if item["step"] in run.checkpoints:
             raise ConfigError(f"{where}: run {name} lists step {item['step']} twice; expected each checkpoint once")
         run.checkpoints[item["step"]] = {k: v for k, v in item.items() if k in ("tokens", "path", "hub", "revision")}

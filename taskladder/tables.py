@@ -66,7 +66,9 @@ def write_summary(inputs: dict[str, list], outputs: dict[str, str], methods: dic
     metrics = read_metrics(inputs["ladder"])
     parts = []
     for group in groups or [None]:
-        mine = (lambda f: f) if group is None else (lambda f: f[f["group"] == group].drop(columns="group"))  # noqa: E731
+        def mine(frame: pd.DataFrame, group=group) -> pd.DataFrame:
+            return frame if group is None else frame[frame["group"] == group].drop(columns="group")
+
         tables: dict[str, dict[str, pd.DataFrame]] = {}
         for kind in ("predictions", "fits", "backtest", "calibration"):
             for frame in filter(len, frames[kind]):
