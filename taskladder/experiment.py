@@ -12,7 +12,6 @@ method or task never reruns a finished job whose output would not change.
         evals/{run}/step{first:07d}-{last:07d}.csv                                evaluate (a chunk of checkpoints)
         metrics/{run}.csv                                                         collect_metrics, import_run
         metrics/{entry}.csv, metrics/{entry}/{group}.csv (an imported table)      import_table, import_group
-        methods/{method}/[{group}/]{fits,predictions,...}.csv (with groups: one ladder per group, same layout below it)
         methods/{method}/{fits,predictions,points,backtest,draws,calibration}.csv fit_method
         methods/{ensemble}/{predictions,backtest,draws,calibration,weights}.csv   fit_ensemble
         figures/{method}/{step1,step2,chained}.{format}, figures/{ensemble}/members.{format}   figures_method
@@ -23,6 +22,9 @@ method or task never reruns a finished job whose output would not change.
         analyses/group_comparison.csv (+ figure), with groups                     group_comparison
         report.rst                                                                report_page (the report's first page)
         logs/{rule}/...                                                           every rule
+
+With groups (one ladder per data recipe), methods/{method}/ and figures/{method}/ hold a folder per group,
+{group}/, laid out as above.
 """
 
 from __future__ import annotations
@@ -194,8 +196,8 @@ class Experiment:
         names = {"trained": self.train_runs, "evaluated": self.evaluated_runs, "external": self.external,
                  "imported": self.imported_metrics, "table": self.tables_by_groups(False),
                  "grouped": self.tables_by_groups(True), "table_group": self.table_groups, "group": self.groups,
-                 "method": self.methods,
-                 "fitted": self.fitted_methods, "ensemble": self.ensembles, "task": self.eval_tasks}
+                 "method": self.methods, "fitted": self.fitted_methods, "ensemble": self.ensembles,
+                 "task": self.eval_tasks}
         return {"step": r"\d{7}", "chunk": r"step\d{7}-\d{7}"}.get(kind) or _alternatives(names[kind])
 
     # ---- paths --------------------------------------------------------------------------------
@@ -648,8 +650,10 @@ def _target(name: str, spec: dict, config: dict, tables: dict[str, ImportedTable
     """A configured target and the run(s) that measure it: its own log (`file`), the runs of an imported table
     (`imported`, one per group) or existing checkpoints of a run named like it; None: its log is missing."""
     path, runs = None, {}
-    if spec.get("file") and spec.get("imported"):
-        raise ConfigError(f"targets.{name}: give file (a log in olmo_ladder_dir) or imported (a table entry), not both")
+    given = [k for k in ("file", "imported") if spec.get(k)] + (["checkpoints"] if name in external else [])
+    if len(given) > 1:
+        raise ConfigError(f"targets.{name}: measured by {' and '.join(given)}; give one: file (a log in "
+                          "olmo_ladder_dir), imported (a table entry) or checkpoints of a run named like it")
     if spec.get("file"):
         path = _logs_dir(config) / spec["file"]
         if not path.exists():

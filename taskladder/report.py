@@ -63,7 +63,8 @@ def first_page(predictions: pd.DataFrame, method: str, figures, experiment: str)
     """The report's first page (reStructuredText) for the predictions of `method` and its figures."""
     keys = ["target", "task", *(["group"] if "group" in predictions else [])]
     ours = predictions[predictions["method"] == method].sort_values(keys, kind="stable")
-    intro = (f"Predicted accuracy (%) of each target from the ladder, method <code>{html.escape(method)}</code> "
+    ladder = "each group's ladder" if "group" in predictions else "the ladder"
+    intro = (f"Predicted accuracy (%) of each target from {ladder}, method <code>{html.escape(method)}</code> "
              "(step 1: (N, D) to task loss; step 2: task loss to accuracy; chained). Error = predicted − actual, "
              "in points, where the target was measured. Every method's predictions, the fits and the analyses "
              "are under Results.")

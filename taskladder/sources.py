@@ -24,7 +24,7 @@ import pandas as pd
 
 from taskladder.config import ConfigError
 from taskladder.importers import missing_metrics, read_entry
-from taskladder.io import check_runs, write_csv, write_text
+from taskladder.io import InputError, check_runs, write_csv, write_text
 
 RUN_LOG_KEYS = {"file", "n", "ladder", "group"}  # the original form: one OLMo-ladder CSV per run
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -84,12 +84,15 @@ def read_table(name: str, entry: dict, config: dict) -> ImportedTable:
     if "group" in frame:
         for group in frame["group"].unique():
             check_name("group", group, f"{path}: column group")
+        spread = frame.groupby("run")["group"].unique()
+        spread = spread[spread.map(len) > 1]
+        if len(spread):
+            raise InputError(f"{path}: run '{spread.index[0]}' is in groups {sorted(spread.iloc[0])}; expected one "
+                             "group per run")
         parts = {g: rows for g, rows in frame.groupby("group", sort=True)}
     else:
         parts = {None: frame}
     runs = frame.drop_duplicates("run").set_index("run")
-    for run in runs.index:
-        check_name("run", run, f"{path}")
     return ImportedTable(name=name, path=path, ladder=bool(entry.get("ladder", True)),
                          runs={r: (runs.loc[r, "group"] if "group" in runs else None) for r in runs.index},
                          digests={g: digest(rows) for g, rows in parts.items()}, missing=missing_metrics(frame),

@@ -19,10 +19,11 @@ from taskladder.config import ConfigError, load_config, paper_methods
 from taskladder.experiment import plan
 from taskladder.groups import cell_name, compare, tag
 from taskladder.importers import read_entry
-from taskladder.io import read_metrics, write_csv
+from taskladder.io import InputError, read_metrics, write_csv
 from taskladder.methods import fit_and_write
 from taskladder.predict import FitError
 from taskladder.report import first_page
+from taskladder.sources import read_table
 from taskladder.synthetic import (GROUPS, SIZES, SWEEP_ENTRY, TARGET, ladder_truth, sweep_truth, table_for,
                                   true_accuracy, true_task_loss, write_lm_eval_run, write_sweep, write_table)
 
@@ -135,6 +136,17 @@ def test_bad_tables_stop_before_any_job(case, sweep, capsys):
     assert code == 2 and re.search(message, err), err
 
 
+def test_a_run_in_two_groups(tmp_path):
+    truth = ladder_truth(("piqa",), sizes={"190M": SIZES["190M"]}, multiples=(1,), checkpoints=2, groups=("web",))
+    truth.loc[truth.index[-1], "group"] = "curated"
+    entry = {"file": "t.csv", "columns": {"run": "run", "n": "n", "tokens": "tokens", "step": "step", "group": "g"},
+             "metrics": {"acc": "{task}_acc", "task_loss": "{task}_bpb"}, "tasks": ["piqa"]}
+    write_table(table_for(truth, entry), tmp_path / "t.csv")
+    with pytest.raises(InputError, match=r"t\.csv: run 'web-190M-1xC' is in groups \['curated', 'web'\]; expected "
+                                         "one group per run"):
+        read_table("t", entry, {"olmo_ladder_dir": str(tmp_path)})
+
+
 def test_snakemake_stops_before_any_job_on_a_bad_table(sweep):
     config = sweep_config()
     config["imported"]["sweep"]["units"]["acc"] = "fraction"
@@ -214,7 +226,10 @@ def test_existing_checkpoints_are_evaluated_as_rungs(tmp_path, capsys):
     config["checkpoints"].append({"run": "big", "n": 5000, "tokens": 900, "step": 90,
                                   "hub": "org/model", "revision": "step90"})
     config["targets"] = {"big": {"n": 5000, "d": 900}}
-    exp = plan(load_config(overrides=config))
+    warnings = []
+    exp = plan(load_config(overrides=config), warn=warnings.append)
+    assert warnings == ["analyses.variance: not run: the ladder's runs have at most 1 checkpoint(s), fewer than "
+                        "analyses.variance.last = 10"]
     assert exp.ladder_runs == [f"r{k}" for k in range(6)] and exp.train_runs == [] and exp.final_checkpoints == []
     assert exp.evaluated_runs == [*exp.ladder_runs, "big"] and exp.targets["big"].runs == {None: "big"}
     w = SimpleNamespace(run="r0", step="0000010")
@@ -227,6 +242,9 @@ def test_existing_checkpoints_are_evaluated_as_rungs(tmp_path, capsys):
     config["methods"] = {"lm_loss": {}}
     code, _, err = check(config, tmp_path, capsys)
     assert code == 2 and "methods.lm_loss: needs lm_loss (the LM loss), which existing checkpoints" in err, err
+    config["methods"], config["targets"]["big"]["file"] = {"two_step": {}}, "big.csv"
+    code, _, err = check(config, tmp_path, capsys)
+    assert code == 2 and "targets.big: measured by file and checkpoints; give one" in err, err
 
 
 BAD_CHECKPOINTS = {  # a change of the first two items (r0, r1) -> the message
