@@ -273,6 +273,23 @@ def test_bad_checkpoints(tmp_path, capsys, case):
 
 # ---- groups ---------------------------------------------------------------------------------------
 
+def test_groups_of_run_logs_and_of_checkpoints(tmp_path):
+    """A `group` key of a run log or of existing checkpoints splits the ladder too."""
+    config = load_config(ROOT / "configs" / "synthetic.yaml")
+    for name, entry in config["imported"].items():
+        entry["group"] = "a" if name.startswith(("190M", "760M")) else "b"
+    exp = plan(config)
+    assert exp.groups == ["a", "b"] and exp.ladder_of("b")[0] == "370M-1xC"
+    assert exp.summary_params["groups"]["a"] == exp.ladder_of("a") and len(exp.ladder_of("a")) == 8
+    assert exp.fit_inputs(SimpleNamespace(method="two_step", group="a"))["targets"] == [exp.metrics("7B-4T")]
+    config = checkpoints_config(tmp_path)
+    for k, item in enumerate(config["checkpoints"]):
+        item["group"] = "x" if k % 2 else "y"
+    exp = plan(load_config(overrides=config), warn=lambda msg: None)
+    assert exp.groups == ["x", "y"] and exp.ladder_of("x") == ["r1", "r3", "r5"]
+    assert exp.method_tables("two_step", "x")["fits"] == "results/ck/methods/two_step/x/fits.csv"
+
+
 def test_groups_compared_at_targets_and_at_the_ladders_largest_size():
     predictions = pd.DataFrame({"method": "m", "task": "piqa", "target": "7B", "n": 7e9, "d": 1e12,
                                 "group": ["a", "b", "c"], "pred_acc": [0.6, 0.7, 0.65], "pred_lo": 0.5,
