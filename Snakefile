@@ -30,6 +30,7 @@ wildcard_constraints:
     chunk=EXP.pattern("chunk"),
     method=EXP.pattern("method"),
     task=EXP.pattern("task"),
+    group=EXP.pattern("group"),
 
 
 include: "rules/data.smk"

@@ -7,7 +7,7 @@ rule variance:
     output:
         table=report(EXP.analysis("variance"), caption="../report/variance.rst", category="analyses"),
         figure=report(EXP.analysis_figure("variance"), caption="../report/variance.rst", category="analyses"),
-    params: settings=config["analyses"]["variance"], figures=config["figures"],
+    params: settings=EXP.variance_settings, figures=config["figures"],
     resources: **EXP.resources["fit"],
     log: EXP.log("analyses/variance"),
     conda: "../envs/fit.yaml"
@@ -15,7 +15,7 @@ rule variance:
 
 
 rule compute_vs_error:
-    input: ladder=EXP.metrics_of(EXP.ladder_runs), target=EXP.metrics(str(EXP.cve_target)),
+    input: ladder=EXP.metrics_of(EXP.ladder_runs), target=EXP.cve_metrics,
     output:
         table=report(EXP.analysis("compute_vs_error"), caption="../report/compute_vs_error.rst", category="analyses"),
         **{o: report(p, caption="../report/compute_vs_error.rst", category="analyses") for o, p in EXP.cve_figures.items()},
@@ -34,3 +34,16 @@ rule backtest:
     log: EXP.log("analyses/backtest"),
     conda: "../envs/fit.yaml"
     script: "../scripts/backtest_figure.py"
+
+
+# With groups (data recipes): the groups ranked by predicted accuracy at each target and at the ladder's own largest
+# size (its backtests), with decision accuracy where there are actuals.
+rule group_comparison:
+    input: predictions=EXP.table("predictions"), backtest=EXP.analysis("backtest"),
+    output:
+        **{k: report(p, caption="../report/group_comparison.rst", category="analyses") for k, p in EXP.group_comparison.items()},
+    params: **EXP.group_comparison_params, figures=config["figures"],
+    resources: **EXP.resources["fit"],
+    log: EXP.log("analyses/group_comparison"),
+    conda: "../envs/fit.yaml"
+    script: "../scripts/group_comparison.py"

@@ -1,4 +1,5 @@
-# Checkpoints -> evaluation tables -> the metrics table of each trained run (the long format: one row per checkpoint and task).
+# Checkpoints (trained here or existing ones) -> evaluation tables -> the metrics table of each evaluated run (the long
+# format: one row per checkpoint and task).
 # One job scores a chunk of evaluation.group_size consecutive checkpoints of a run (EXP.chunks): Python
 # and torch start-up cost more than scoring a tiny checkpoint. The jobs share the group "evaluate"
 # (cluster submission: --group-components evaluate=N).
@@ -14,8 +15,20 @@ rule prepare_task:
     script: "../scripts/prepare_task.py"
 
 
+# An existing checkpoint (config `checkpoints`): linked into the layout training writes, then evaluated as a rung's.
+rule link_checkpoint:
+    input: EXP.external_input,
+    output: directory(EXP.checkpoint("{run}", "{step}")),
+    wildcard_constraints: run=EXP.pattern("external"),
+    params: source=EXP.external_source,
+    resources: **EXP.resources["prepare"],
+    log: EXP.log("link/{run}/step{step}"),
+    conda: "../envs/evaluate.yaml"
+    script: "../scripts/link_checkpoint.py"
+
+
 rule evaluate:
-    input: checkpoints=EXP.chunk_inputs, tasks=EXP.task_files, val=EXP.corpus["val"],
+    input: checkpoints=EXP.chunk_inputs, tasks=EXP.task_files, val=EXP.val_input,
     output: EXP.evals("{run}", "{chunk}"),
     params: checkpoints=EXP.chunk_checkpoints, evaluation=EXP.evaluate_options,
     threads: 1
@@ -29,7 +42,7 @@ rule evaluate:
 rule collect_metrics:
     input: EXP.run_evals,
     output: EXP.metrics("{run}"),
-    wildcard_constraints: run=EXP.pattern("trained"),
+    wildcard_constraints: run=EXP.pattern("evaluated"),
     resources: **EXP.resources["fit"],
     log: EXP.log("metrics/{run}"),
     conda: "../envs/fit.yaml"

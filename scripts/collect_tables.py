@@ -5,4 +5,4 @@ from taskladder.tables import write_summary
 with script(snakemake):
     p = snakemake.params
     write_summary(dict(snakemake.input.items()), dict(snakemake.output.items()), p.methods, p.tasks, p.options,
-                  p.flags)
+                  p.flags, p.get("groups"))

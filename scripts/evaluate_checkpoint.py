@@ -10,9 +10,10 @@ with script(snakemake) as log:
     options = runtime_options("evaluation", snakemake.params.evaluation, snakemake.config)
     torch.set_num_threads(snakemake.threads)
     frames = []
+    val = snakemake.input.val  # none for an existing checkpoint (its tokenizer is its own): no LM loss
     for checkpoint in snakemake.params.checkpoints:
         frames.append(evaluate_checkpoint(
-            checkpoint, snakemake.input.tasks, val_path=snakemake.input.val, overflow=options["overflow"],
+            checkpoint, snakemake.input.tasks, val_path=val[0] if val else None, overflow=options["overflow"],
             batch_tokens=options["batch_tokens"], lm_loss_tokens=options["lm_loss_tokens"],
             device=None if options["device"] == "auto" else options["device"]))
         log.info("%s: evaluated", checkpoint)

@@ -1,5 +1,6 @@
 """Workflow script: an ensemble of the other methods, weighted by their backtests (taskladder.ensemble)."""
 from taskladder.ensemble import fit_and_write
+from taskladder.groups import tag
 from taskladder.io import script
 
 with script(snakemake):
@@ -7,3 +8,5 @@ with script(snakemake):
     fit_and_write(snakemake.wildcards.method, p.spec, snakemake.input.predictions, snakemake.input.backtest,
                   snakemake.input.draws, list(snakemake.input.ladder), p.tasks, p.options, p.interval,
                   dict(snakemake.output.items()))
+    if snakemake.wildcards.get("group"):
+        tag(snakemake.output, snakemake.wildcards.group)

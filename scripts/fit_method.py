@@ -1,4 +1,5 @@
-"""Workflow script: fit one method on the ladder metrics and predict every target."""
+"""Workflow script: fit one method on the ladder metrics (of one group) and predict every target."""
+from taskladder.groups import tag
 from taskladder.io import script
 from taskladder.methods import fit_and_write
 
@@ -14,3 +15,5 @@ with script(snakemake):
         options=snakemake.params.options,
         out=snakemake.output,
     )
+    if snakemake.wildcards.get("group"):
+        tag(snakemake.output, snakemake.wildcards.group)

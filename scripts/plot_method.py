@@ -8,6 +8,8 @@ with script(snakemake):
     read = lambda name: pd.read_csv(snakemake.input[name])  # noqa: E731
     method = snakemake.wildcards.method
     summary = read("summary")
+    if snakemake.wildcards.get("group"):  # one group's ladder
+        summary = summary[summary["group"] == snakemake.wildcards.group]
     predictions = summary[summary["method"] == method]
     if "members" in snakemake.output.keys():
         plots.members_figure(summary, read("weights"), snakemake.output.members, method, **snakemake.params.figures)

@@ -2,7 +2,7 @@
 
     taskladder import FILE --run NAME --n N -o metrics/NAME.csv   ladder log -> metrics table
     taskladder fit METRICS_DIR --target 7B-4T=N,D [-o OUT]        fit, predict, write tables (+ figures)
-    taskladder example OUT_DIR                                    write the bundled synthetic ladder
+    taskladder example OUT_DIR [--sweep]                          write the bundled synthetic ladder (or sweep)
     taskladder ladder --configfile F [--csv]                      the rung table of a config
     taskladder check --configfile F [--config KEY=VALUE ...]      check a workflow config as the workflow does
 
@@ -172,12 +172,15 @@ def fit_command(args) -> None:
 def _example_args(p):
     p.add_argument("out", help="directory to write the synthetic ladder logs into")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sweep", action="store_true", help="write the synthetic sweep of three data recipes instead "
+                                                        "(sweep.csv, read by configs/sweep-example.yaml)")
 
 
 def example_command(args) -> None:
-    from taskladder.synthetic import write_example
+    from taskladder.synthetic import write_example, write_sweep
 
-    files = write_example(_output(args.out, directory=True), seed=args.seed)
+    out = _output(args.out, directory=True)
+    files = [write_sweep(out, seed=args.seed)] if args.sweep else write_example(out, seed=args.seed)
     print(f"wrote {len(files)} files to {args.out}")
 
 
@@ -209,10 +212,13 @@ def check_command(args) -> None:
 
     exp = plan(_load(args), warn=lambda msg: print(f"warning: {msg}", file=sys.stderr))
     checkpoints = sum(len(s) for s in exp.checkpoints.values())
-    trained = (f", {len(exp.trained)} trained here ({checkpoints} checkpoints of {len(exp.checkpoints)} runs to "
+    here = ", ".join([f"{len(exp.trained)} trained here"] * bool(exp.trained or not exp.external)
+                     + [f"{len(exp.external)} of existing checkpoints"] * bool(exp.external))
+    trained = (f", {here} ({checkpoints} checkpoints of {len(exp.checkpoints)} runs to "
                f"evaluate on {len(exp.eval_tasks)} tasks)") if exp.checkpoints else ", all imported"
+    groups = f" in groups {exp.groups} (a ladder each)" if exp.groups else ""
     print(f"{args.configfile or 'config'}: valid. Experiment {exp.name} ({exp.results}): {len(exp.ladder_runs)} "
-          f"ladder runs{trained}; targets {list(exp.targets)}; methods {list(exp.methods)}; tasks {exp.tasks}")
+          f"ladder runs{groups}{trained}; targets {list(exp.targets)}; methods {list(exp.methods)}; tasks {exp.tasks}")
 
 
 SUBCOMMANDS = {  # name -> (help, add_arguments(parser), run(args))

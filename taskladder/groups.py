@@ -10,6 +10,11 @@ Each group's ladder is fitted separately with the same methods; the predictions 
   order (Magnusson et al. 2025, DataDecide). A pair tied in actual accuracy has no order to get
   right and is left out; a pair tied in prediction counts as wrong. NaN when no pair has an order.
 - `group_comparison`: both, one row per (method, target, task, group).
+- `compare`: `group_comparison` at every target (source "target"), and at the ladder's own largest size
+  predicted from its smaller ones (source "backtest": the backtests' last holdout; each (N, D) cell of that size
+  is a target named by its N and D, and its runs' mean is the actual), where the decision accuracy is always
+  measured. analyses/group_comparison.csv.
+- `tag`: the `group` column of the tables a method's job writes for one group's ladder.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 KEYS = ("method", "target", "task")
+SOURCES = ("target", "backtest")
 
 
 def decision_accuracy(predicted, actual) -> tuple[float, int]:
@@ -83,3 +89,39 @@ def group_comparison(predictions: pd.DataFrame) -> pd.DataFrame:
                            for key, rows in ranked.groupby(keys, sort=False)],
                           columns=[*keys, "decision_accuracy", "pairs"])
     return ranked.merge(scores, on=keys, how="left")
+
+
+def cell_name(n: float, d: float) -> str:
+    """A backtest cell as a target's name: its N and D (e.g. 'N=1.28e+09, D=2.56e+10')."""
+    return f"N={n:.3g}, D={d:.3g}"
+
+
+def largest_size(backtest: pd.DataFrame) -> pd.DataFrame:
+    """The backtests of each group's largest model size (its last holdout) as predictions: one row per (method,
+    group, task, cell of N and D) with the mean prediction, interval and actual over the cell's runs (seeds)."""
+    rows = backtest[backtest["n"] == backtest.groupby("group")["n"].transform("max")]
+    rows = rows.assign(target=[cell_name(n, d) for n, d in zip(rows["n"], rows["d"])])
+    cells = rows.groupby(["method", "group", "task", "target"], sort=True)[["n", "d", "pred", "lo", "hi", "actual"]]
+    return cells.mean().reset_index().rename(columns={"pred": "pred_acc", "lo": "pred_lo", "hi": "pred_hi",
+                                                      "actual": "actual_acc"})
+
+
+def compare(predictions: pd.DataFrame, backtest: pd.DataFrame) -> pd.DataFrame:
+    """The groups ranked with decision accuracy at every target and at the ladder's largest size (`source`), with
+    each target's N and D."""
+    parts = [(predictions, "target")] + ([(largest_size(backtest), "backtest")] if len(backtest) else [])
+    table = pd.concat([group_comparison(p).merge(p[["target", "n", "d"]].drop_duplicates("target"), on="target")
+                       .assign(source=source) for p, source in parts], ignore_index=True)
+    return table[["source", *[c for c in table.columns if c != "source"]]]
+
+
+def tag(paths, group: str) -> None:
+    """Add the column `group` to tables written for one group's ladder (each rewritten atomically)."""
+    from taskladder.io import write_csv
+
+    for path in paths:
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:  # no rows, no columns: nothing to tag
+            continue
+        write_csv(frame.assign(group=group), path)

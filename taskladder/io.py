@@ -18,7 +18,11 @@ METRIC_COLUMNS = ["run", "n", "step", "tokens", "task", "task_loss", "acc", "tas
 # optional columns after the contract's: training FLOPs so far, MC-format accuracy
 OPTIONAL_COLUMNS = ["flops", "acc_mc"]
 NUMERIC_COLUMNS = ["n", "step", "tokens", "task_loss", "acc", "task_ce", "lm_loss"]
-REQUIRED_NUMBERS = ("n", "step", "tokens", "task_loss", "acc")  # the step-1/step-2 inputs; the rest may be empty
+# every row has these; the others may be empty: task_ce and lm_loss where a source lacks them, task_loss for a
+# whole run and task where the source logs accuracy only (lm-eval without samples). A method that needs a metric
+# a run lacks says so (predict.check_metrics).
+REQUIRED_NUMBERS = ("n", "step", "tokens", "acc")
+ALL_OR_NONE = ("task_loss",)  # per run and task: at every checkpoint, or at none
 # what each numeric column must hold: (test on the non-empty values, what was expected)
 MEANING = {
     "n": (lambda v: v > 0, "a parameter count > 0"),
@@ -144,7 +148,10 @@ def read_csv_text(path: str | Path) -> str:
 def _check_values(path: Path, frame: pd.DataFrame) -> None:
     for c in NUMERIC_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]:
         values = pd.to_numeric(frame[c], errors="coerce")
-        bad = values.isna() & (frame[c].notna() | (c in REQUIRED_NUMBERS))
+        required = c in REQUIRED_NUMBERS
+        if c in ALL_OR_NONE:
+            required = values.notna().groupby([frame["run"], frame["task"]]).transform("any")
+        bad = values.isna() & (frame[c].notna() | required)
         if bad.any():
             raise _row_error(path, frame, bad, lambda r, i: f", column '{c}': expected a number, found "
                                                             f"{_raw(path, i, c)!r}")
@@ -156,7 +163,8 @@ def _check_values(path: Path, frame: pd.DataFrame) -> None:
                              lambda r, i: f", column '{c}': expected {expected}, found {_raw(path, i, c)}")
 
 
-def _check_runs(path: Path, frame: pd.DataFrame) -> None:
+def check_runs(path: Path, frame: pd.DataFrame) -> None:
+    """One row per (run, task, step), one N per run, tokens non-decreasing with step, every task at every step."""
     dup = frame.duplicated(["run", "task", "step"])
     if dup.any():
         raise _row_error(path, frame, dup,
@@ -186,7 +194,8 @@ def read_metrics(paths) -> pd.DataFrame:
 
     Each file must be complete UTF-8 CSV with the contract's columns; accuracies in [0, 1], losses > 0,
     n > 0; one row per (run, task, step), every task at every step of a run, tokens non-decreasing with
-    step, and a run in one file only. task_ce and lm_loss may be empty (a source without them).
+    step, and a run in one file only. task_ce and lm_loss may be empty (a source without them), and so may
+    task_loss at every checkpoint of a run's task (a source of accuracy only).
     Raises InputError naming the file, the row or run, the column, the value and what was expected.
     """
     frames, seen = [], {}
@@ -199,7 +208,7 @@ def read_metrics(paths) -> pd.DataFrame:
         if frame.empty:
             raise InputError(f"{path}: no rows after the header")
         _check_values(path, frame)
-        _check_runs(path, frame)
+        check_runs(path, frame)
         for run in frame["run"].unique():
             if run in seen:
                 raise InputError(f"{path}: run {run} is also in {seen[run]}; expected each run in one metrics file")

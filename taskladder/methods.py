@@ -169,13 +169,15 @@ def finish_intervals(predictions: pd.DataFrame, factors: dict, minima: dict) -> 
 def fit_and_write(method_name: str, method: dict, ladder_files, target_files, targets: dict, tasks: list[str],
                   options: dict, out, other_files=(), interval: dict | None = None) -> MethodResult:
     """Read metrics files, run one method and write its tables (`out`: table name -> path, or an object
-    with those attributes). Targets whose metrics file is among `target_files` (matched by run name) get actuals."""
+    with those attributes). Targets whose run is in `target_files` get actuals: the run named like the target, or
+    the one its spec names (`run`: a run of an imported table)."""
     from taskladder.io import read_metrics, write_csv
 
     ladder = read_metrics(ladder_files)
     _check_tasks(ladder, tasks, ladder_files)
     measured = read_metrics(target_files) if target_files else None
-    targets = {name: dict(spec, metrics=_rows_of(measured, name)) for name, spec in targets.items()}
+    targets = {name: {k: v for k, v in spec.items() if k != "run"}
+               | {"metrics": _rows_of(measured, spec.get("run", name))} for name, spec in targets.items()}
     others = read_metrics(other_files) if other_files else None
     result = run_method(method_name, method, ladder, targets, tasks, options, others, interval,
                         progress=lambda t: log.info("%s: fitted %s", method_name, t))

@@ -300,7 +300,8 @@ def members_figure(predictions: pd.DataFrame, weights: pd.DataFrame, path, name:
 
 def backtest_figure(backtest: pd.DataFrame, path, format: str = "png", dpi: int = 130) -> None:
     """Per task: the held-out runs' actual accuracy and each method's prediction with its interval (methods whose
-    accuracy the ladder does not measure, such as MC accuracy, have no actuals and are left out)."""
+    accuracy the ladder does not measure, such as MC accuracy, have no actuals and are left out); with groups,
+    each group's runs together."""
     backtest = backtest[backtest["actual"].notna()]
     tasks = list(dict.fromkeys(backtest["task"]))
     methods = list(dict.fromkeys(backtest["method"]))
@@ -308,7 +309,7 @@ def backtest_figure(backtest: pd.DataFrame, path, format: str = "png", dpi: int 
     fig, axes = _grid(len(tasks), width=4.0, height=2.8)
     for ax, task in zip(axes, tasks):
         rows = backtest[backtest["task"] == task]
-        runs = list(dict.fromkeys(rows.sort_values(["n", "d"])["run"]))
+        runs = list(dict.fromkeys(rows.sort_values([c for c in ("group", "n", "d") if c in rows])["run"]))
         x = {r: i for i, r in enumerate(runs)}
         for j, method in enumerate(methods):
             mine = rows[rows["method"] == method]
@@ -322,6 +323,48 @@ def backtest_figure(backtest: pd.DataFrame, path, format: str = "png", dpi: int 
         ax.set_title(task, fontsize=8)
     axes[0].legend(fontsize=5, ncol=2)
     fig.suptitle("backtests: the ladder's largest runs predicted from its smaller ones", fontsize=10)
+    _save(fig, path, format, dpi)
+
+
+def group_comparison_figure(table: pd.DataFrame, method: str, path, format: str = "png", dpi: int = 130) -> None:
+    """The groups ranked by `method`'s predicted accuracy: a row of panels (one per task) per target, and one for
+    the ladder's largest run predicted from its smaller ones (the backtest cell of the largest N and D). Each
+    panel: the groups best first, the prediction and its interval, the actual where measured, and the decision
+    accuracy (pairs of groups in the right order) in its title."""
+    rows = table[table["method"] == method]
+    backtest = rows[rows["source"] == "backtest"]
+    if len(backtest):  # the largest cell (N, then D) that more than one group has
+        shared = backtest[backtest.groupby("target")["group"].transform("nunique") > 1]
+        largest = shared.sort_values(["n", "d"])["target"].tail(1).tolist()
+        rows = rows[(rows["source"] == "target") | rows["target"].isin(largest)]
+    targets = list(dict.fromkeys(rows["target"]))
+    tasks = list(dict.fromkeys(rows["task"]))
+    groups = sorted(rows["group"].unique())
+    colors = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
+    fig, axes = plt.subplots(len(targets), len(tasks), squeeze=False,
+                             figsize=(3.0 * len(tasks), 0.9 + 0.32 * len(groups) * len(targets) + 0.5 * len(targets)))
+    for ax_row, target in zip(axes, targets):
+        for ax, task in zip(ax_row, tasks):
+            panel = rows[(rows["target"] == target) & (rows["task"] == task)].sort_values("rank", ascending=False)
+            y = np.arange(len(panel))
+            for k, r in zip(y, panel.itertuples()):
+                if "pred_lo" in panel and np.isfinite(r.pred_lo):
+                    ax.plot([r.pred_lo, r.pred_hi], [k, k], color=colors[r.group], lw=2, alpha=0.6)
+                ax.scatter([r.pred_acc], [k], color=colors[r.group], s=22, zorder=3)
+            if "actual_acc" in panel and panel["actual_acc"].notna().any():
+                ax.scatter(panel["actual_acc"], y, marker="x", color="black", s=22, zorder=4, label="actual")
+                ax.legend(fontsize=6, loc="lower right")
+            ax.set_yticks(y, panel["group"], fontsize=7)
+            ax.set_ylim(-0.6, len(panel) - 0.4)
+            ax.tick_params(axis="x", labelsize=6)
+            source = "ladder's largest, backtest" if (panel["source"] == "backtest").any() else "target"
+            title = f"{task}\n{target} ({source})"
+            if "decision_accuracy" in panel and panel["decision_accuracy"].notna().any():
+                da = panel.iloc[0]
+                title += f"\ndecision accuracy {da.decision_accuracy:.2f} ({int(da.pairs)} pairs)"
+            ax.set_title(title, fontsize=7)
+            ax.set_xlabel("accuracy", fontsize=7)
+    fig.suptitle(f"groups ranked by predicted accuracy ({method}; interval, x = actual)", fontsize=10)
     _save(fig, path, format, dpi)
 
 

@@ -68,18 +68,42 @@ class TaskData:
     separate: bool  # step 2's runs are not the ladder's
 
 
+def needed_metrics(method: dict, ladder: bool = True) -> list[str]:
+    """The metrics a method fits on the ladder's runs (`ladder`: step 1's output, and the intermediate and the
+    accuracy where step 2 is fitted on the ladder too) or on the runs its step 2 names."""
+    inter, acc, y1 = columns(method)
+    s2 = method.get("step2")
+    fitted = [y1] if ladder else []
+    if s2 and (not ladder or not s2.get("runs")):
+        fitted += [inter, acc]
+    return list(dict.fromkeys(fitted))
+
+
+def check_metrics(name: str, runs: list, task: str, needed: list[str]) -> None:
+    """Every run has a value of every metric a method fits; else one line naming the method, task and metric."""
+    for run in runs:
+        for column in needed:
+            if np.isnan(run.values[column]).all():
+                what = {"task_loss": "task loss", "task_ce": "TaskCE", "lm_loss": "LM loss"}.get(column, column)
+                raise FitError(f"method {name}, task {task}: no {what} ({column}) in the metrics of run {run.name}; "
+                               "this method needs it (a source of accuracy only, such as lm-eval output without "
+                               "--log_samples, suits the methods that fit accuracy alone: single_step)")
+
+
 def task_data(name: str, method: dict, metrics: pd.DataFrame, task: str,
               others: pd.DataFrame | None = None) -> TaskData:
     inter, acc, y1 = columns(method)
-    cols = [c for c in dict.fromkeys([y1, inter, acc]) if c]
-    ladder = runs_of(metrics, task, cols)
+    ladder = runs_of(metrics, task, [c for c in dict.fromkeys([y1, inter, acc]) if c])
+    check_metrics(name, ladder, task, needed_metrics(method))
     s2 = method.get("step2")
     if not s2 or not s2.get("runs"):
         return TaskData(task, ladder, ladder, False)
     source = others[others["run"].isin(s2["runs"])] if others is not None else None
     if source is None or source.empty:
         raise FitError(f"method {name}: step 2 runs {s2['runs']} have no metrics; import them (ladder: false)")
-    return TaskData(task, ladder, runs_of(source, task, [inter, acc], s2.get("steps")), True)
+    step2 = runs_of(source, task, [inter, acc], s2.get("steps"))
+    check_metrics(name, step2, task, needed_metrics(method, ladder=False))
+    return TaskData(task, ladder, step2, True)
 
 
 @dataclass

@@ -35,14 +35,16 @@ def _interval(row) -> str:
 
 
 def predictions_table(predictions: pd.DataFrame) -> str:
-    """One row per (target, task): predicted accuracy, its interval when there is one, the actual accuracy,
+    """One row per (target, task[, group]): predicted accuracy, its interval when there is one, the actual accuracy,
     the error (points) and the flags, as an HTML table."""
-    head = ["target", "task", "predicted", "interval", "actual", "error", "flags"]
+    grouped = "group" in predictions
+    head = ["target", "task", *(["group"] if grouped else []), "predicted", "interval", "actual", "error", "flags"]
     rows = []
     for _, r in predictions.iterrows():
         error = "" if pd.isna(r["actual_acc"]) else f"{100 * (r['pred_acc'] - r['actual_acc']):+.1f}"
         flags = "" if pd.isna(r.get("flags", "")) else str(r.get("flags", ""))
-        cells = [r["target"], r["task"], _points(r["pred_acc"]), _interval(r), _points(r["actual_acc"]), error]
+        cells = [r["target"], r["task"], *([r["group"]] if grouped else []), _points(r["pred_acc"]), _interval(r),
+                 _points(r["actual_acc"]), error]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
                     + f'<td class="flag">{html.escape(flags)}</td></tr>')
     header = "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
@@ -59,8 +61,10 @@ def _image(path: Path) -> str:
 
 def first_page(predictions: pd.DataFrame, method: str, figures, experiment: str) -> str:
     """The report's first page (reStructuredText) for the predictions of `method` and its figures."""
-    ours = predictions[predictions["method"] == method].sort_values(["target", "task"], kind="stable")
-    intro = (f"Predicted accuracy (%) of each target from the ladder, method <code>{html.escape(method)}</code>, "
+    keys = ["target", "task", *(["group"] if "group" in predictions else [])]
+    ours = predictions[predictions["method"] == method].sort_values(keys, kind="stable")
+    ladder = "each group's ladder" if "group" in predictions else "the ladder"
+    intro = (f"Predicted accuracy (%) of each target from {ladder}, method <code>{html.escape(method)}</code>, "
              "with its calibrated interval. Error = predicted − actual, in points, where the target was measured. "
              "Flags name why a prediction is not to be trusted (at_chance: the ladder never leaves chance on the "
              "task; methods_disagree, backtest_error, noisy, wide_interval: see the README). Every method's "

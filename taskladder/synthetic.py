@@ -5,6 +5,8 @@ seen so far, its accuracy follows step 2, and both get Gaussian noise. Fitting m
 generating parameters, and predicting a target must give back the target's truth.
 
 - ``write_example``: the bundled example (``examples/synthetic-ladder``), OLMo-ladder CSVs.
+- ``write_sweep``: the bundled sweep (``examples/sweep/sweep.csv``, read by ``configs/sweep-example.yaml``):
+  three data recipes (``GROUPS``), one row per final model, per-task column names that differ.
 - ``ladder_truth`` / ``isoflop_truth``: the long metrics table of a ladder (runs with many
   checkpoints; optionally several seeds and groups whose laws differ, see ``GROUPS``) or of an
   iso-FLOP sweep (one final model per run). ``table_for(truth, entry)`` is the table an
@@ -280,3 +282,34 @@ def _sample(doc_id: int, task_loss: float, task_ce: float) -> dict:
                                                for k, c in enumerate(choices)},
             "resps": [[[str(ll), "False"]] for ll in lls], "filtered_resps": [[str(ll), "False"] for ll in lls],
             "filter": "none", "metrics": ["acc", "acc_norm"], "acc": float(int(np.argmax(lls)) == gold)}
+
+
+# ----------------------------------------------------------------------------- the bundled sweep
+
+SWEEP_TASKS = LADDER_TASKS
+SWEEP_TARGET = ("3B", 3_000_000_000, 5)  # each recipe's largest model, trained at 5xC: a target with actuals
+SWEEP_ENTRY = {  # how configs/sweep-example.yaml reads examples/sweep/sweep.csv
+    "columns": {"run": "model", "n": "params", "tokens": "tokens", "group": "recipe"},
+    "metrics": {"acc": "{task}_acc_norm", "task_loss": "{task}_bpb"},
+    "overrides": {"boolq": {"acc": "{task}_acc"}},
+    "task_names": {"openbookqa": "openbook_qa"},
+    "units": {"acc": "percent"},
+    "tasks": list(SWEEP_TASKS),
+}
+
+
+def sweep_truth(seed: int = 0) -> pd.DataFrame:
+    """A sweep of the data recipes of GROUPS: the ladder's 16 sizes x multiples and the 3B model at 5xC for each,
+    trained once each (one final checkpoint per run)."""
+    ladder = ladder_truth(SWEEP_TASKS, checkpoints=1, groups=tuple(GROUPS), seed=seed)
+    name, n, xc = SWEEP_TARGET
+    target = ladder_truth(SWEEP_TASKS, sizes={name: n}, multiples=(xc,), checkpoints=1, groups=tuple(GROUPS),
+                          seed=seed + 1)
+    return pd.concat([ladder, target], ignore_index=True)
+
+
+def write_sweep(out_dir: str | Path, seed: int = 0) -> Path:
+    """Write the bundled sweep table (sweep.csv in `out_dir`): one row per final model, the recipe in `recipe`,
+    accuracy in percent as `<task>_acc_norm` (`boolq_acc` for BoolQ), openbookqa named openbook_qa."""
+    table = table_for(sweep_truth(seed), {"file": "sweep.csv", **SWEEP_ENTRY})
+    return write_table(table.round(6).astype({"params": "int64", "tokens": "int64"}), Path(out_dir) / "sweep.csv")

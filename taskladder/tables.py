@@ -55,21 +55,31 @@ def summary(tables: dict[str, dict[str, pd.DataFrame]], metrics: pd.DataFrame, m
 
 
 def write_summary(inputs: dict[str, list], outputs: dict[str, str], methods: dict, tasks: list[str], options: dict,
-                  flags: dict | None = None) -> dict[str, pd.DataFrame]:
+                  flags: dict | None = None, groups: dict[str, list[str]] | None = None) -> dict[str, pd.DataFrame]:
     """Read every method's tables (`inputs`: table -> files, and "ladder": the ladder's metrics files), and write
-    the summary tables (`outputs`: name -> path)."""
+    the summary tables (`outputs`: name -> path). With `groups` (group -> its ladder runs; the method tables have a
+    `group` column), each group's tables are summarised on its own ladder, and every table gets the group column."""
     from taskladder.io import read_metrics, write_csv
 
-    tables: dict[str, dict[str, pd.DataFrame]] = {}
-    for kind in ("predictions", "fits", "backtest", "calibration"):
-        for path in inputs.get(kind, []):
-            frame = pd.read_csv(path)
-            if len(frame):
-                for method, part in frame.groupby("method", sort=False):
+    frames = {kind: [pd.read_csv(p) for p in inputs.get(kind, [])]
+              for kind in ("predictions", "fits", "backtest", "calibration", "weights")}
+    metrics = read_metrics(inputs["ladder"])
+    parts = []
+    for group in groups or [None]:
+        def mine(frame: pd.DataFrame, group=group) -> pd.DataFrame:
+            return frame if group is None else frame[frame["group"] == group].drop(columns="group")
+
+        tables: dict[str, dict[str, pd.DataFrame]] = {}
+        for kind in ("predictions", "fits", "backtest", "calibration"):
+            for frame in filter(len, frames[kind]):
+                for method, part in mine(frame).groupby("method", sort=False):
                     tables.setdefault(method, {})[kind] = part
-    weights = pd.concat([pd.read_csv(p) for p in inputs.get("weights", [])], ignore_index=True) \
-        if inputs.get("weights") else None
-    out = summary(tables, read_metrics(inputs["ladder"]), methods, tasks, options, flags, weights)
+        weights = pd.concat([mine(f) for f in frames["weights"]], ignore_index=True) if inputs.get("weights") else None
+        ladder = metrics if group is None else metrics[metrics["run"].isin(groups[group])]
+        out = summary(tables, ladder, methods, tasks, options, flags, weights)
+        parts.append(out if group is None else {k: v.assign(group=group) for k, v in out.items()})
+    out = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]} if groups else parts[0]
     for name, path in outputs.items():
         write_csv(out[name], path)
     return out
+
