@@ -15,6 +15,7 @@ import logging
 import pandas as pd
 
 from taskladder import predictability
+from taskladder.methods import BACKTEST_COLUMNS, PREDICTION_COLUMNS
 from taskladder.predict import chance
 from taskladder.smoothing import runs_of
 
@@ -36,10 +37,14 @@ def summary(tables: dict[str, dict[str, pd.DataFrame]], metrics: pd.DataFrame, m
             options: dict, thresholds: dict | None = None, weights: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """`tables`: method name -> {fits, predictions, backtest, calibration}; `weights`: the ensemble's, if any.
     Returns the summary tables by name."""
-    cat = lambda name: pd.concat([t[name] for t in tables.values() if t.get(name) is not None and len(t[name])],  # noqa: E731
-                                 ignore_index=True) if any(len(t.get(name, [])) for t in tables.values()) \
-        else pd.DataFrame()
-    predictions, fits, backtest, calibration = cat("predictions"), cat("fits"), cat("backtest"), cat("calibration")
+    def cat(name: str, columns) -> pd.DataFrame:
+        """Every method's table `name`, with the contract's columns even where no method wrote a row."""
+        frames = [t[name] for t in tables.values() if t.get(name) is not None and len(t[name].columns)]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return frame.reindex(columns=list(dict.fromkeys([*columns, *frame.columns])))
+
+    predictions, fits = cat("predictions", PREDICTION_COLUMNS), cat("fits", ["method", "task", "step", "converged"])
+    backtest, calibration = cat("backtest", BACKTEST_COLUMNS), cat("calibration", ["method", "factor"])
     rc_methods = [m for m, spec in methods.items() if spec.get("step1") and spec.get("accuracy", "acc") == "acc"]
     measured = predictability.table(task_measures(metrics, tasks, options), backtest, predictions, rc_methods,
                                     thresholds, weights)

@@ -72,3 +72,19 @@ def test_flags_name_every_reason():
     table = predictability.table(measured.to_dict("records"), backtest, with_ens, ["a", "b"], weights=weights)
     assert table.set_index("task").loc["piqa", "disagreement"] == pytest.approx(0.012)
     assert table.set_index("task").loc["piqa", "flag"] == "backtest_error"
+
+
+def test_an_experiment_without_targets_still_gets_its_tables():
+    """No target to predict: predictions.csv is empty but has the contract's columns; the rest is written."""
+    from taskladder import tables
+    from taskladder.config import paper_methods
+    from taskladder.methods import PREDICTION_COLUMNS, run_method
+
+    from test_intervals import OPTIONS, synthetic_ladder
+
+    metrics = synthetic_ladder(["piqa"], seed=0)
+    result = run_method("two_step", paper_methods()["two_step"], metrics, {}, ["piqa"], OPTIONS, interval={"draws": 10})
+    out = tables.summary({"two_step": {k: getattr(result, k) for k in ("fits", "predictions", "backtest", "calibration")}},
+                         metrics, {"two_step": paper_methods()["two_step"]}, ["piqa"], OPTIONS)
+    assert out["predictions"].empty and list(out["predictions"].columns) == [*PREDICTION_COLUMNS, "flags"]
+    assert len(out["backtest"]) == 8 and len(out["predictability"]) == 1
