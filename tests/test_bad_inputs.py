@@ -350,7 +350,7 @@ def test_a_failing_job_says_what_and_where(tmp_path):
                            "--keep-going"], capture_output=True, text=True)
     assert proc.returncode == 1
     assert re.search(rf"import_run: {re.escape(str(log.relative_to(tmp_path)))}: duplicate step \d+ in rows "
-                     r"\[\d+, \d+\]; each checkpoint must appear once", proc.stderr), proc.stderr[-3000:]
+                     r"\[\d+, \d+\].*; each checkpoint must appear once", proc.stderr), proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
 
 
