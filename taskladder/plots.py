@@ -303,6 +303,9 @@ def backtest_figure(backtest: pd.DataFrame, path, format: str = "png", dpi: int 
     accuracy the ladder does not measure, such as MC accuracy, have no actuals and are left out); with groups,
     each group's runs together."""
     backtest = backtest[backtest["actual"].notna()]
+    if backtest.empty:
+        return _nothing_to_draw(path, "no backtests: the ladder has too few model sizes to predict its largest\n"
+                                      "runs from its smaller ones (see analyses/backtest.csv)", format, dpi)
     tasks = list(dict.fromkeys(backtest["task"]))
     methods = list(dict.fromkeys(backtest["method"]))
     cmap = plt.get_cmap("tab10")
@@ -337,6 +340,9 @@ def group_comparison_figure(table: pd.DataFrame, method: str, path, format: str 
         shared = backtest[backtest.groupby("target")["group"].transform("nunique") > 1]
         largest = shared.sort_values(["n", "d"])["target"].tail(1).tolist()
         rows = rows[(rows["source"] == "target") | rows["target"].isin(largest)]
+    if rows.empty:
+        return _nothing_to_draw(path, f"no group comparison for {method}: no target and no backtest of the\n"
+                                      "ladder's largest size that more than one group has", format, dpi)
     targets = list(dict.fromkeys(rows["target"]))
     tasks = list(dict.fromkeys(rows["task"]))
     groups = sorted(rows["group"].unique())
@@ -365,6 +371,14 @@ def group_comparison_figure(table: pd.DataFrame, method: str, path, format: str 
             ax.set_title(title, fontsize=7)
             ax.set_xlabel("accuracy", fontsize=7)
     fig.suptitle(f"groups ranked by predicted accuracy ({method}; interval, x = actual)", fontsize=10)
+    _save(fig, path, format, dpi)
+
+
+def _nothing_to_draw(path, message: str, format="png", dpi=130) -> None:
+    """A figure that says why it is empty (a ladder too small for an analysis), so the workflow still completes."""
+    fig, ax = plt.subplots(figsize=(6.0, 1.6))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=9, wrap=True)
     _save(fig, path, format, dpi)
 
 

@@ -1,5 +1,6 @@
 """Backtests: the ladder's own largest runs predicted from its smaller ones, no target data read."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from taskladder.backtest import backtest_task, holdouts
@@ -45,3 +46,17 @@ def test_backtests_read_no_target_data():
     np.testing.assert_array_equal(bare.backtest[["pred", "lo", "hi"]].to_numpy(), full.backtest[["pred", "lo", "hi"]].to_numpy())
     assert {"error", "covered"} <= set(full.backtest.columns)
     np.testing.assert_allclose(full.backtest["error"], full.backtest["pred"] - full.backtest["actual"])
+
+
+def test_a_ladder_too_small_for_backtests_still_gets_its_figures(tmp_path):
+    """Two model sizes leave nothing to backtest: the figures say so instead of failing the workflow."""
+    import matplotlib.image
+
+    from taskladder import plots
+
+    empty = pd.DataFrame(columns=["method", "task", "run", "n", "d", "holdout", "pred", "lo", "hi", "actual"])
+    plots.backtest_figure(empty, tmp_path / "backtest.png")
+    no_groups = pd.DataFrame(columns=["method", "target", "task", "group", "source", "pred_acc", "rank"])
+    plots.group_comparison_figure(no_groups, "two_step", tmp_path / "groups.png")
+    for name in ("backtest.png", "groups.png"):
+        assert matplotlib.image.imread(tmp_path / name).shape[1] > 100
