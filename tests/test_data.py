@@ -12,6 +12,7 @@ import pytest
 
 from taskladder import data
 from taskladder.config import validate
+from taskladder.tasks import read_heldout
 
 WORDS = ("the a model ladder rung token train loss step scale law data small large predict task accuracy "
          "of to in and is was for on with by as at from").split()
@@ -47,7 +48,7 @@ def corpus_documents(out):
         return [d for d in tok.decode(np.asarray(tokens).tolist()).split(tok.eos_token) if d]
 
     train = split(np.concatenate(data.train_shards(out)))  # a document may go on in the next shard
-    held = [tok.decode(d["tokens"]) for d in data.read_heldout(out)]
+    held = [tok.decode(d["tokens"]) for d in read_heldout(out)]
     return train, split(np.load(out / "val.npy")), held
 
 
@@ -66,7 +67,7 @@ def test_prepare_corpus_layout(tmp_path):
     train, val_docs, held = corpus_documents(out)
     assert val_docs[-1] and val.tolist()[-1] == 0  # whole documents, each ending with EOS
     assert len(held) == m["heldout_docs"] == 20
-    held_full = data.read_heldout(out)
+    held_full = read_heldout(out)
     assert all(len(d["tokens"]) == 16 and d["source"] == str(tmp_path / "docs.jsonl") for d in held_full)
     # every document is in exactly one of training, val, held out (held-out ones: their first 16 tokens)
     assert len(train) + len(val_docs) + len(held) == sum(m["documents"].values()) == 300
@@ -246,7 +247,7 @@ def test_npy_source_raw_memmap(tmp_path):
     assert m["eos_id"] == eos and m["dtype"] == "uint16" and m["heldout_docs"] == 10
     val = np.load(tmp_path / "c" / "val.npy")
     shards = data.train_shards(tmp_path / "c")
-    held = data.read_heldout(tmp_path / "c")
+    held = read_heldout(tmp_path / "c")
     assert all(len(d["tokens"]) == 50 for d in held)
     assert m["val_tokens"] == len(val) >= 1000 and m["train_tokens"] == sum(map(len, shards))
     for i, (tokens, part) in enumerate(zip(files, m["parts"])):
