@@ -273,6 +273,15 @@ def check_sources(config: dict) -> None:
             raise CorpusError(f"tokenizer.path: kind {tok['kind']} needs a path")
         if tok["kind"] == "file" and not tokenizer_file(tok["path"]).exists():
             raise CorpusError(f"tokenizer.path: file not found: {tokenizer_file(tok['path'])}")
+    cloze = (config.get("evaluation") or {}).get("corpus_cloze")
+    if cloze and "corpus_cloze" in config["evaluation"].get("tasks", []):
+        corpus, need = config["corpus"], cloze["context_tokens"] + cloze["continuation_tokens"]
+        if not corpus["heldout_docs"]:
+            raise CorpusError("corpus.heldout_docs: 0, but evaluation.tasks has corpus_cloze, which is built from the "
+                              "documents the corpus holds out; set it above 0 (e.g. 1000)")
+        if corpus["heldout_tokens"] < need:
+            raise CorpusError(f"corpus.heldout_tokens: {corpus['heldout_tokens']}, fewer than corpus_cloze's "
+                              f"context_tokens + continuation_tokens = {need}; set it to {need} or more")
 
 
 def corpus_inputs(config: dict) -> list[dict]:
