@@ -361,16 +361,11 @@ _MASK64 = (1 << 64) - 1
 _P = np.uint64(0x100000001B3)  # polynomial base of the n-gram hash (odd)
 
 
-def _mix64(x):
-    """splitmix64's finalizer: a well-spread 64-bit value per integer (numpy arrays or Python ints)."""
-    if isinstance(x, int):
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK64
-        return x ^ (x >> 31)
-    x = np.asarray(x, dtype=np.uint64)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+def _mix64(x: int) -> int:
+    """splitmix64's finalizer: a well-spread 64-bit value of an integer."""
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK64
+    return x ^ (x >> 31)
 
 
 def doc_key(text: str) -> int:
@@ -651,8 +646,8 @@ class _ShardWriter:
 
 class _Holdout:
     """The documents an input keeps out of training: of those offered, the ones with the smallest
-    rank; whole documents until `val_tokens` (the LM-loss slice), then `docs` documents of at least
-    `min_tokens` tokens (for corpus_cloze). A document is (rank, key, source name, tokens); `offer`
+    rank; whole documents until `val_tokens` (the LM-loss slice), then `docs` documents of more than
+    `min_tokens` tokens, EOS included (for corpus_cloze: their first `min_tokens` are kept). A document is (rank, key, source name, tokens); `offer`
     returns the documents it does not keep (the one offered, or ones it kept until now)."""
 
     def __init__(self, val_tokens: int, docs: int, min_tokens: int):
@@ -668,7 +663,7 @@ class _Holdout:
     def offer(self, doc: tuple) -> list[tuple]:
         out = []
         for d in self._into_val(doc):
-            if len(d[3]) < self.min_tokens or not self.docs or (len(self.held) >= self.docs and d[0] > self.held[-1][0]):
+            if len(d[3]) <= self.min_tokens or not self.docs or (len(self.held) >= self.docs and d[0] > self.held[-1][0]):
                 out.append(d)
                 continue
             bisect.insort(self.held, d, key=lambda x: x[0])

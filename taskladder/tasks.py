@@ -289,10 +289,13 @@ def _cloze_items(corpus: Path, context_tokens: int, continuation_tokens: int) ->
 def build_corpus_cloze(corpus: str | Path, *, context_tokens: int, continuation_tokens: int, choices: int,
                        distractors: str, limit: int | None = None, seed: int = 0,
                        name: str = "corpus_cloze") -> Task:
-    """A cloze task from the held-out documents of a prepared corpus, in OLMES RC format (0-shot,
-    accuracy per character): each document's context, its true continuation and `choices` - 1
-    continuations of other held-out documents (of its own source with "same_source", else of any),
-    all `continuation_tokens` tokens long; the gold choice's place is drawn with the seed."""
+    """A cloze task from the held-out documents of a prepared corpus, in OLMES RC format (0-shot):
+    each document's context, its true continuation and `choices` - 1 continuations of other held-out
+    documents (of its own source with "same_source", else of any), all `continuation_tokens` tokens
+    long; the gold choice's place is drawn with the seed. Distractors are drawn as often as each
+    continuation occurs, so a model that ignores the context is at chance. Choices are ranked by their
+    log-likelihood (metric "acc"): they are equally long in tokens, and per-character normalisation
+    would only add the noise of their character counts."""
     if distractors not in DISTRACTORS:
         raise TaskError(f"{name}: distractors must be one of {DISTRACTORS}, got {distractors!r}")
     items = _cloze_items(Path(corpus), context_tokens, continuation_tokens)
@@ -302,11 +305,15 @@ def build_corpus_cloze(corpus: str | Path, *, context_tokens: int, continuation_
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     docs = []
     for i, (source, context, continuation) in enumerate(items):
-        pool = [j for j in pools[source if distractors == "same_source" else ""] if items[j][2] != continuation]
-        others = sorted({items[j][2] for j in pool})
-        if len(others) < choices - 1:
+        pool = pools[source if distractors == "same_source" else ""]
+        picked: list[str] = []  # other documents' continuations, as often as they occur (so a model that
+        for j in rng.permutation(pool):  # ignores the context is at chance), each string once
+            if items[j][2] != continuation and items[j][2] not in picked:
+                picked.append(items[j][2])
+                if len(picked) == choices - 1:
+                    break
+        if len(picked) < choices - 1:
             continue  # a source with too few held-out documents
-        picked = [others[k] for k in rng.choice(len(others), size=choices - 1, replace=False)]
         gold = int(rng.integers(choices))
         conts = picked[:gold] + [continuation] + picked[gold:]
         docs.append(Doc(i, (context,) * choices, tuple(conts), gold))
@@ -314,7 +321,7 @@ def build_corpus_cloze(corpus: str | Path, *, context_tokens: int, continuation_
         raise TaskError(f"{name}: no held-out document of {corpus} has {choices - 1} distractors "
                         f"({distractors}); raise corpus.heldout_docs or lower evaluation.corpus_cloze.choices")
     keep = subset_indices(len(docs), limit, seed, name)
-    return Task(name, f"corpus:{corpus}", "len_norm", 0, len(docs), [docs[i] for i in keep])
+    return Task(name, f"corpus:{corpus}", "acc", 0, len(docs), [docs[i] for i in keep])
 
 
 # ----------------------------------------------------------------------------- build / save / read
@@ -392,8 +399,9 @@ def build(name: str, spec: dict, evaluation: dict, seed: int, corpus: str | Path
     if spec["source"] == "corpus":
         if corpus is None:
             raise TaskError(f"{name} is built from the prepared corpus: pass its folder (build(..., corpus=DIR))")
-        options = {k: v for k, v in spec.items() if k != "source"}
-        return build_corpus_cloze(corpus, **options, limit=evaluation["limit"], seed=seed, name=name)
+        options = {k: v for k, v in spec.items() if k not in ("source", "docs")}
+        limit = spec["docs"] if spec.get("docs") is not None else evaluation["limit"]
+        return build_corpus_cloze(corpus, **options, limit=limit, seed=seed, name=name)
     if spec["source"] == "olmes":
         return build_olmes(name, limit=evaluation["limit"], num_shots=evaluation["num_shots"], seed=seed)
     return build_lm_eval(spec["task"], name=name, limit=evaluation["limit"], num_shots=evaluation["num_shots"],

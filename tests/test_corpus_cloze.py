@@ -11,7 +11,7 @@ from taskladder.tasks import TaskError
 
 WORDS = ("the a model ladder rung token train loss step scale law data small large predict task accuracy "
          "of to in and is was for on with by as at from").split()
-OPTIONS = {"context_tokens": 20, "continuation_tokens": 8, "choices": 4, "distractors": "same_source"}
+OPTIONS = {"context_tokens": 20, "continuation_tokens": 8, "choices": 4, "distractors": "same_source", "docs": None}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_corpus_cloze_task(corpus):
     plan = tasks.plan(cfg["evaluation"])
     assert plan["corpus_cloze"] == {"source": "corpus", **OPTIONS} and plan["arc_easy"] == {"source": "olmes"}
     task = build(cfg, folder)
-    assert task.metric == "len_norm" and task.num_shots == 0 and len(task.docs) == 30 and task.num_source_docs == 40
+    assert task.metric == "acc" and task.num_shots == 0 and len(task.docs) == 30 and task.num_source_docs == 40
     tok = AutoTokenizer.from_pretrained(folder / "tokenizer")
     held = tasks.read_heldout(folder)
     texts = {tok.decode(d["tokens"]): d["source"] for d in held}
@@ -62,6 +62,7 @@ def test_corpus_cloze_task(corpus):
     assert build(cfg, folder).docs == task.docs and build(cfg, folder, seed=1).docs != task.docs
     any_source = build(cfg, folder, distractors="any_source", choices=6)
     assert all(len(d.continuations) == 6 for d in any_source.docs)
+    assert len(build(cfg, folder, docs=35).docs) == 35  # its own count instead of evaluation.limit
 
 
 def test_corpus_cloze_errors_say_what_to_change(corpus):
