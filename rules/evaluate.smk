@@ -8,7 +8,7 @@
 rule prepare_task:
     input: EXP.task_inputs,
     output: EXP.task_file("{task}"),
-    params: spec=EXP.task_spec, evaluation=EXP.task_options, seed=config["seed"],
+    params: spec=EXP.task_spec, evaluation=EXP.task_options, seed=config["seed"], corpus=EXP.task_corpus,
     resources: **EXP.resources["prepare"],
     log: EXP.log("tasks/{task}"),
     conda: "../envs/evaluate.yaml"

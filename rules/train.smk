@@ -7,7 +7,7 @@
 
 rule train:
     input:
-        **EXP.corpus,
+        **EXP.corpus_training,
         previous=EXP.previous_checkpoint,
     output: directory(EXP.checkpoint("{run}", "{step}")),
     wildcard_constraints: run=EXP.pattern("trained"),

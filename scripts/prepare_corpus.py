@@ -1,12 +1,10 @@
-"""Workflow script: the experiment's corpus (taskladder.data.prepare_corpus)."""
-import os
+"""Workflow script: the prepared parts merged into the corpus (taskladder.data.merge_parts)."""
 from pathlib import Path
 
-from taskladder.data import prepare_corpus
+from taskladder.data import merge_parts
 from taskladder.io import script
 
 with script(snakemake):
-    os.environ.setdefault("RAYON_NUM_THREADS", str(snakemake.threads))  # the tokenizers' thread pool
     p = snakemake.params
-    prepare_corpus({"seed": p.seed, "corpus": dict(p.corpus), "tokenizer": dict(p.tokenizer)},
-                   Path(snakemake.output.manifest).parent)
+    merge_parts({"corpus": dict(p.corpus), "tokenizer": dict(p.tokenizer)}, list(snakemake.input),
+                Path(snakemake.output.manifest).parent)

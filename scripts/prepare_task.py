@@ -1,10 +1,11 @@
-"""Workflow script: one task's documents (seeded subset, k shots) -> results/{experiment}/tasks/{task}.jsonl."""
+"""Workflow script: one task's documents (seeded subset, k shots; corpus_cloze: from the corpus's held-out
+documents) -> results/{experiment}/tasks/{task}.jsonl."""
 from taskladder.io import script
 from taskladder.tasks import build, save_task
 
 with script(snakemake) as log:
     p = snakemake.params
-    task = build(snakemake.wildcards.task, p.spec, p.evaluation, p.seed)
+    task = build(snakemake.wildcards.task, p.spec, p.evaluation, p.seed, p.corpus)
     save_task(task, snakemake.output[0])
     log.info("%s (%s): %d of %d documents, %d-shot, accuracy by %s", task.name, task.source, len(task.docs),
              task.num_source_docs, task.num_shots, task.metric)

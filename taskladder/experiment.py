@@ -192,13 +192,13 @@ class Experiment:
 
     def pattern(self, kind: str) -> str:
         """Wildcard constraint of `kind`: trained, evaluated, external, imported (runs), table (entries imported in
-        one job), grouped (entries imported in a job per group), group, method, task, step, chunk."""
+        one job), grouped (entries imported in a job per group), group, method, task, step, chunk, part (a corpus input)."""
         names = {"trained": self.train_runs, "evaluated": self.evaluated_runs, "external": self.external,
                  "imported": self.imported_metrics, "table": self.tables_by_groups(False),
                  "grouped": self.tables_by_groups(True), "table_group": self.table_groups, "group": self.groups,
                  "method": self.methods, "fitted": self.fitted_methods, "ensemble": self.ensembles,
                  "task": self.eval_tasks}
-        return {"step": r"\d{7}", "chunk": r"step\d{7}-\d{7}"}.get(kind) or _alternatives(names[kind])
+        return {"step": r"\d{7}", "chunk": r"step\d{7}-\d{7}", "part": r"\d\d\d\d\d+"}.get(kind) or _alternatives(names[kind])
 
     # ---- paths --------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -213,10 +213,38 @@ class Experiment:
 
     @property
     def corpus(self) -> dict[str, str]:
-        """The prepared corpus (taskladder.data.prepare_corpus), one entry per output; training reads them
-        all. One job makes them today; jobs per input file would become prepare_corpus's inputs."""
+        """The prepared corpus (layout: taskladder.data), one entry per file the corpus jobs write: the
+        decontamination index, the tokenizer, and what merging the parts writes (the manifest, which names the
+        parts' training shards, the val slice of the LM loss, the held-out documents of corpus_cloze)."""
         return {k: self.path("corpus", v) for k, v in
-                {"manifest": "manifest.json", "val": "val.npy", "train": "train", "tokenizer": "tokenizer"}.items()}
+                {"index": "decontamination.npz", "tokenizer": "tokenizer", "manifest": "manifest.json",
+                 "val": "val.npy", "heldout": "heldout.jsonl"}.items()}
+
+    @property
+    def corpus_training(self) -> dict[str, str]:
+        """What training reads of the corpus: the manifest (and through it the parts) and the tokenizer."""
+        return {k: self.corpus[k] for k in ("manifest", "tokenizer")}
+
+    def corpus_part(self, index: int | str = "{part}") -> str:
+        """The prepared part of corpus input `index` (one job each; `taskladder.data.corpus_inputs`)."""
+        from taskladder.data import part_name
+
+        return self.path("corpus", part_name(index))
+
+    def corpus_parts(self, wildcards=None) -> list[str]:
+        """Every input's part (listing the inputs globs the sources' files: only when the corpus is needed)."""
+        from taskladder.data import corpus_inputs
+
+        return [self.corpus_part(i) for i in range(len(corpus_inputs(self.config)))]
+
+    def corpus_part_input(self, wildcards) -> list[str]:
+        """The local file a part reads, so that changing it reprepares the part (URLs and datasets: none)."""
+        from taskladder.data import corpus_inputs
+
+        inputs = corpus_inputs(self.config)
+        index = int(wildcards.part)
+        path = inputs[index]["path"] if index < len(inputs) else None
+        return [path] if path and not path.startswith(("http://", "https://")) else []
 
     def task_file(self, task: str) -> str:
         return self.path("tasks", f"{task}.jsonl")
@@ -480,9 +508,15 @@ class Experiment:
         return {k: self.config["evaluation"][k] for k in ("limit", "num_shots", "lm_eval_include_path")}
 
     def task_inputs(self, wildcards) -> list[str]:
-        """What building a task reads besides the packages' own data (none yet; a task built from the
-        corpus's held-out documents would name the corpus here)."""
-        return []
+        """What building a task reads besides the packages' own data: for a task built from the corpus
+        (corpus_cloze), its held-out documents and tokenizer."""
+        if self.eval_tasks[wildcards.task]["source"] != "corpus":
+            return []
+        return [self.corpus["heldout"], self.corpus["tokenizer"]]
+
+    def task_corpus(self, wildcards) -> str | None:
+        """The corpus folder a task is built from (corpus_cloze), else None."""
+        return self.path("corpus") if self.task_inputs(wildcards) else None
 
     # ---- fitting (rules/fit.smk, rules/analyses.smk) -----------------------------------------
     @property
@@ -749,6 +783,11 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
         from taskladder.tasks import plan as eval_plan
 
         eval_tasks = eval_plan(config["evaluation"])
+        corpus_tasks = [name for name, spec in eval_tasks.items() if spec["source"] == "corpus"]
+        if corpus_tasks and not ladder:
+            raise ConfigError(f"evaluation.tasks: {corpus_tasks} are built from documents the ladder's corpus holds "
+                              "out of training; this experiment trains no ladder (only `checkpoints`), so it has no "
+                              "corpus. Remove them, or add a `ladder`.")
         if check_registries and config["evaluation"]["lm_eval_tasks"]:
             _check_lm_eval_tasks(config["evaluation"])
     _unique_runs({"ladder": trained + list(targets), "checkpoints": list(external),
@@ -836,9 +875,14 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
 
 def fit_options(config: dict) -> dict:
     """The options every method's fit depends on (a change reruns every method): every key of the
-    `fit` schema but the tasks (given apart), and the seed."""
+    `fit` schema but the tasks (given apart), and the seed; corpus_cloze's chance is 1 / its choices
+    unless fit.chance says otherwise."""
     keys = [k for k in schema()["properties"]["fit"]["properties"] if k != "tasks"]
-    return {k: config["fit"][k] for k in keys} | {"seed": config["seed"]}
+    options = {k: config["fit"][k] for k in keys} | {"seed": config["seed"]}
+    cloze = (config.get("evaluation") or {}).get("corpus_cloze")
+    if cloze and "corpus_cloze" in config["evaluation"].get("tasks", []):  # its chance follows its choices
+        options["chance"] = {"corpus_cloze": 1 / cloze["choices"], **(options.get("chance") or {})}
+    return options
 
 
 def rule_resources(config: dict) -> dict[str, dict]:

