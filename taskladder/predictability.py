@@ -1,14 +1,16 @@
 """Is a task predictable from this ladder? Measures per task, and the flags a prediction carries.
 
-- at chance: the ladder's best final accuracy is within 2 noise SDs of chance (noise: the SD of its
-  accuracy over its last 10 checkpoints, or the binomial SD of an accuracy at chance over the
-  task's documents where the metrics count them, whichever is larger). Such a task is not
+- noise of a run: the SD of its accuracy over its last 10 checkpoints around their trend (a straight
+  line in log tokens: a short run still learning is not noise; `_noise`).
+- at chance: the ladder's best final accuracy is within 2 noise SDs of chance (the best run's noise,
+  or the binomial SD of an accuracy at chance over the task's documents where the metrics count
+  them, whichever is larger). Such a task is not
   predictable at this scale: its fits are not drawn as laws and it is left out of summary errors.
 - SD10 (paper 5.1): relative SD of task loss and accuracy over the last 10 checkpoints of the
   largest run.
 - signal-to-noise (Heineman et al. 2025): signal = the spread (max - min) of the final accuracy of
-  each model size's longest run, over their mean; noise = the mean relative SD of accuracy over the
-  last 10 checkpoints of the largest size's runs; SNR = signal / noise.
+  each model size's longest run, over their mean; noise = the mean relative noise of accuracy of the
+  largest size's runs; SNR = signal / noise.
 - monotone: Spearman's rank correlation of runs' final accuracy with their training compute.
 - backtest error comes from the backtests; disagreement from the predictions: a method's distance from
   the consensus at the target (the ensemble's prediction, or the median of the RC-accuracy methods
@@ -42,9 +44,24 @@ FLAG_DEFAULTS = {"min_snr": 5.0, "min_monotone": 0.8, "max_backtest_error": 0.04
 LAST = 10
 
 
-def _noise(run: Run, column: str) -> float:
+def _sd(run: Run, column: str) -> float:
+    """The SD over the last 10 checkpoints (the paper's SD10, before dividing by their mean)."""
     tail = run.values[column][-LAST:]
     return float(np.std(tail)) if len(tail) > 1 else 0.0
+
+
+def _noise(run: Run, column: str) -> float:
+    """Checkpoint-to-checkpoint noise: the SD of the last 10 checkpoints around a straight line in log
+    tokens through them (residual SD, 2 degrees of freedom used), so that a short run still learning,
+    whose last 10 checkpoints span most of it, does not count its learning as noise; with fewer than 4
+    checkpoints, their plain SD."""
+    tail = run.values[column][-LAST:]
+    if len(tail) < 4:
+        return _sd(run, column)
+    x = np.log(run.tokens[-LAST:].astype(float))
+    x, y = x - x.mean(), tail - tail.mean()
+    slope = float((x * y).sum() / (x * x).sum()) if (x * x).sum() > 0 else 0.0
+    return float(np.sqrt(((y - slope * x) ** 2).sum() / (len(tail) - 2)))
 
 
 def at_chance(runs: list[Run], column: str, chance: float, last: int = 5, docs: float | None = None) -> bool:
@@ -69,7 +86,7 @@ def measures(runs: list[Run], task: str, chance: float, last: int = 5, docs: flo
     """The measures of one task from its ladder runs (canonical order: the last run is the largest)."""
     finals = np.array([final_value(r.values[acc], last) for r in runs])
     largest = runs[-1]
-    rel = lambda r, c: _noise(r, c) / abs(np.mean(r.values[c][-LAST:]))  # noqa: E731
+    rel = lambda r, c, sd=_noise: sd(r, c) / abs(np.mean(r.values[c][-LAST:]))  # noqa: E731
     biggest_n = [r for r in runs if r.n == largest.n]
     longest = {}
     for r, f in zip(runs, finals):
@@ -81,8 +98,8 @@ def measures(runs: list[Run], task: str, chance: float, last: int = 5, docs: flo
     return {
         "task": task, "chance": chance, "best_acc": float(finals.max()),
         "at_chance": at_chance(runs, acc, chance, last, docs),
-        "sd10_loss": rel(largest, loss) if loss in largest.values else np.nan,
-        "sd10_acc": rel(largest, acc),
+        "sd10_loss": rel(largest, loss, _sd) if loss in largest.values else np.nan,
+        "sd10_acc": rel(largest, acc, _sd),
         "snr": signal / noise if noise > 0 else np.inf,
         "monotone": spearman(finals, [r.flops for r in runs]),
     }

@@ -106,7 +106,13 @@ CONFIGS = {
     "corpus files not found": (changed(corpus__sources=[{"kind": "jsonl", "path": "/nonexistent/docs-*.jsonl"}]),
                                r"corpus\.sources\[0\]\.path: no files match '/nonexistent/docs-\*\.jsonl'"),
     "unknown evaluation task": (changed(evaluation__tasks=["hellaswagg"]),
-                                r"evaluation\.tasks: unknown OLMES task name\(s\) \['hellaswagg'\]"),
+                                r"evaluation\.tasks: unknown task name\(s\) \['hellaswagg'\]"),
+    "corpus_cloze with no held-out documents": (
+        changed(evaluation__tasks=["corpus_cloze", "piqa"], corpus__heldout_docs=0),
+        r"corpus\.heldout_docs: 0, but evaluation\.tasks has corpus_cloze"),
+    "corpus_cloze longer than the held-out documents": (
+        changed(evaluation__tasks=["corpus_cloze", "piqa"], corpus__heldout_tokens=16),
+        r"corpus\.heldout_tokens: 16, fewer than corpus_cloze's context_tokens \+ continuation_tokens = 113"),
     "fit task not evaluated": (changed(fit__tasks=["piqa", "boolq"]), r"fit\.tasks: unknown task\(s\) \['boolq'\]"),
     "duplicate rung names": (changed(ladder__xc=[0.1, 0.10, 0.2]), r"ladder: run names used twice: \['s1-0\.1xC'"),
     "target without d": (changed(targets={"7B": {"n": 6887575552}}), r"targets\.7B: missing d"),

@@ -245,6 +245,10 @@ def test_existing_checkpoints_are_evaluated_as_rungs(tmp_path, capsys):
     config["methods"], config["targets"]["big"]["file"] = {"two_step": {}}, "big.csv"
     code, _, err = check(config, tmp_path, capsys)
     assert code == 2 and "targets.big: measured by file and checkpoints; give one" in err, err
+    del config["targets"]["big"]["file"]
+    config["evaluation"] = {"tasks": ["corpus_cloze", "piqa"]}
+    code, _, err = check(config, tmp_path, capsys)
+    assert code == 2 and "evaluation.tasks: ['corpus_cloze'] are built from documents the ladder's corpus" in err, err
 
 
 BAD_CHECKPOINTS = {  # a change of the first two items (r0, r1) -> the message

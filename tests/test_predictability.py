@@ -30,13 +30,28 @@ def test_measures_by_hand():
             _run("b-1", 2, 10, [0.5, 0.52] * 5), _run("b-2", 2, 20, [0.6, 0.64] * 5)]
     m = predictability.measures(runs, "piqa", 0.25, last=2)
     # signal: the longest run of each size, 0.4 and 0.62: (0.62 - 0.4) / 0.51
-    # noise: relative SD over the last 10 of the largest size's runs: mean(0.01 / 0.51, 0.02 / 0.62)
-    noise = np.mean([0.01 / 0.51, 0.02 / 0.62])
+    # noise: the residual SD around a line in log tokens over the last 10 of the largest size's runs, relative
+    def noise_of(accs, tokens):
+        x = np.log(tokens)
+        return np.sqrt(np.sum((accs - np.polyval(np.polyfit(x, accs, 1), x)) ** 2) / (len(accs) - 2)) / np.mean(accs)
+
+    noise = np.mean([noise_of(r.values["acc"], r.tokens) for r in runs[2:]])
+    assert noise == pytest.approx(np.mean([0.01 / 0.51, 0.02 / 0.62]), rel=0.2)  # alternating: about the SD
     assert m["snr"] == pytest.approx((0.22 / 0.51) / noise)
     # compute 60, 120, 120, 240 (ranks 1, 2.5, 2.5, 4) against accuracy ranks 1, 2, 3, 4
     assert m["monotone"] == pytest.approx(np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3, 4])[0, 1])
     assert not m["at_chance"]
     assert m["sd10_acc"] == pytest.approx(0.02 / 0.62)
+
+
+def test_a_run_still_learning_is_not_noise():
+    """Five checkpoints rising along a line in log tokens, with small wiggles: the noise is the wiggles, not
+    the rise (the plain SD of the five is 11 times larger)."""
+    tokens = np.geomspace(20, 100, 5)
+    accs = 0.30 + 0.05 * np.log(tokens / 20) + np.array([0.002, -0.002, 0.002, -0.002, 0.002])
+    run = Run("r", 1, 100, 600, np.arange(1, 6), tokens, {"acc": accs})
+    assert predictability._noise(run, "acc") < 0.003 < 0.025 < np.std(accs)
+    assert not predictability.at_chance([run], "acc", 0.25, last=1)
 
 
 def test_spearman_by_hand():
