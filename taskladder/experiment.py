@@ -757,6 +757,23 @@ def _variance(config: dict, known: list[str], lengths: list[int | None], warn) -
     return settings, True
 
 
+def _averaged_too_far_back(config: dict, ladder: Ladder | None, warn, reach: float = 0.8) -> None:
+    """Warn where a trained run's value (the mean of a rung's last fit.final_checkpoints, of a target's last
+    fit.target_checkpoints) averages checkpoints from before `reach` of the run's steps: a run with few
+    checkpoints would be fitted (or measured) by its mean over most of training, not by its final value."""
+    for key, runs in (("final_checkpoints", ladder.rungs if ladder else []),
+                      ("target_checkpoints", ladder.targets if ladder else [])):
+        k = config["fit"][key]
+        early = {r.name: r.checkpoints[-k] / r.checkpoints[-1] for r in runs
+                 if 1 < k <= len(r.checkpoints) and r.checkpoints[-k] < reach * r.checkpoints[-1]}
+        if early:
+            run = min(early, key=early.get)
+            steps = next(list(r.checkpoints[-k:]) for r in runs if r.name == run)
+            warn(f"fit.{key}: {k} averages checkpoints from as early as {100 * early[run]:.0f}% of a run's steps "
+                 f"({len(early)} run(s); {run}: steps {steps}), so a run's value is not its final one; set fit.{key} "
+                 "to 1, or checkpoint more often")
+
+
 def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Experiment:
     """Resolve a validated config into runs, checkpoints, tasks and targets; check the files and names it uses.
 
@@ -836,6 +853,7 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
                + [len(r.checkpoints) for r in (ladder.rungs if ladder else [])]
                + [len(r.checkpoints) for r in ladder_external])  # None: not known before the job
     variance, variance_runs = _variance(config, known, lengths, warn)
+    _averaged_too_far_back(config, ladder, warn)
     if analyses["variance"]["run"] and analyses["variance"]["run"] not in ladder_runs:
         raise ConfigError(f"analyses.variance.run: '{analyses['variance']['run']}' is not a ladder run; "
                           f"expected one of {ladder_runs}")

@@ -145,6 +145,22 @@ def test_the_shipped_smoke_config_passes(workdir, capsys):
     assert "6 ladder runs, 6 trained here (35 checkpoints of 7 runs to evaluate on 3 tasks)" in capsys.readouterr().out
 
 
+def test_averaging_most_of_a_short_run_is_warned_about(workdir):
+    """5 checkpoints per run and fit.final_checkpoints 5: a run's value would be its mean over training."""
+    from taskladder.config import validate
+    from taskladder.experiment import plan
+
+    warnings = []
+    plan(validate(changed(fit__final_checkpoints=5, fit__target_checkpoints=2)), warn=warnings.append,
+         check_registries=False)
+    assert len(warnings) == 1 and re.match(r"fit\.final_checkpoints: 5 averages checkpoints from as early as 20% of "
+                                           r"a run's steps \(6 run\(s\); s1-0\.1xC: steps \[5, 10, 15, 20, 25\]\)",
+                                           warnings[0]), warnings  # a target's last 2 (80%, 100%) are fine
+    warnings.clear()
+    plan(validate(changed(fit__target_checkpoints=3)), warn=warnings.append, check_registries=False)
+    assert len(warnings) == 1 and warnings[0].startswith("fit.target_checkpoints: 3 averages"), warnings
+
+
 def test_whole_numbers_in_any_notation_are_integers(workdir, capsys):
     path = workdir / "ok.yaml"
     path.write_text(yaml.safe_dump(changed(targets={"big": {"n": 6.9e9, "d": 1.0e12}})).replace("6900000000.0", "6.9e9"))
