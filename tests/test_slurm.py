@@ -179,4 +179,5 @@ def test_smoke_workflow_on_slurm(slurm_env, tmp_path):
     snakemake(cluster, "method_taskce", *ON_SLURM, "--config", TRAIN_RESOURCES, "methods={two_step: {}, taskce: {}}",
               env=slurm_env)
     added = sorted(job["Comment"] for job in sacct(slurm_env)[len(jobs):])
-    assert added == ["rule_figures_method_wildcards_taskce", "rule_fit_method_wildcards_taskce"], added
+    # its fit and figures, and the summary tables (the flags its figures draw weigh every method's predictions)
+    assert added == ["rule_figures_method_wildcards_taskce", "rule_fit_method_wildcards_taskce", "rule_tables"], added
