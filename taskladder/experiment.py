@@ -231,20 +231,25 @@ class Experiment:
 
         return self.path("corpus", part_name(index))
 
-    def corpus_parts(self, wildcards=None) -> list[str]:
-        """Every input's part (listing the inputs globs the sources' files: only when the corpus is needed)."""
+    @cached_property
+    def corpus_inputs(self) -> list[dict]:
+        """The corpus's inputs (`taskladder.data.corpus_inputs`: globs the sources' files), listed once and only
+        when a job needs the corpus."""
         from taskladder.data import corpus_inputs
 
-        return [self.corpus_part(i) for i in range(len(corpus_inputs(self.config)))]
+        return corpus_inputs(self.config)
+
+    def corpus_parts(self, wildcards=None) -> list[str]:
+        """Every input's part."""
+        return [self.corpus_part(i) for i in range(len(self.corpus_inputs))]
 
     def corpus_part_input(self, wildcards) -> list[str]:
         """The local file a part reads, so that changing it reprepares the part (URLs and datasets: none)."""
-        from taskladder.data import corpus_inputs
+        from taskladder.data import URL
 
-        inputs = corpus_inputs(self.config)
         index = int(wildcards.part)
-        path = inputs[index]["path"] if index < len(inputs) else None
-        return [path] if path and not path.startswith(("http://", "https://")) else []
+        path = self.corpus_inputs[index]["path"] if index < len(self.corpus_inputs) else None
+        return [path] if path and not URL.match(path) else []
 
     def task_file(self, task: str) -> str:
         return self.path("tasks", f"{task}.jsonl")
@@ -764,14 +769,13 @@ def _averaged_too_far_back(config: dict, ladder: Ladder | None, warn, reach: flo
     for key, runs in (("final_checkpoints", ladder.rungs if ladder else []),
                       ("target_checkpoints", ladder.targets if ladder else [])):
         k = config["fit"][key]
-        early = {r.name: r.checkpoints[-k] / r.checkpoints[-1] for r in runs
-                 if 1 < k <= len(r.checkpoints) and r.checkpoints[-k] < reach * r.checkpoints[-1]}
+        early = [r for r in runs if 1 < k <= len(r.checkpoints) and r.checkpoints[-k] < reach * r.checkpoints[-1]]
         if early:
-            run = min(early, key=early.get)
-            steps = next(list(r.checkpoints[-k:]) for r in runs if r.name == run)
-            warn(f"fit.{key}: {k} averages checkpoints from as early as {100 * early[run]:.0f}% of a run's steps "
-                 f"({len(early)} run(s); {run}: steps {steps}), so a run's value is not its final one; set fit.{key} "
-                 "to 1, or checkpoint more often")
+            run = min(early, key=lambda r: r.checkpoints[-k] / r.checkpoints[-1])
+            warn(f"fit.{key}: {k} averages checkpoints from as early as "
+                 f"{100 * run.checkpoints[-k] / run.checkpoints[-1]:.0f}% of a run's steps ({len(early)} run(s); "
+                 f"{run.name}: steps {list(run.checkpoints[-k:])}), so a run's value is not its final one; set "
+                 f"fit.{key} to 1, or checkpoint more often")
 
 
 def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Experiment:
