@@ -99,13 +99,15 @@ def test_90_percent_intervals_cover_the_truth_of_synthetic_ladders():
     """On ladders generated from known laws with noise of a known size, the calibrated 90% intervals of
     two_step cover the true accuracy at the 7B-4T target in 85-95% of 200 repetitions."""
     tasks = ["piqa", "hellaswag"]
-    hits = []
+    hits, widths = [], []
     for rep in range(100):
         result = run_method("two_step", paper_methods()["two_step"], synthetic_ladder(tasks, seed=100 + rep),
                             {"big": TARGET}, tasks, OPTIONS, interval={"draws": 100})
         for row in result.predictions.itertuples():
             truth = true_accuracy(row.task, true_task_loss(row.task, TARGET["n"], TARGET["d"]))[0]
             hits.append(row.pred_lo <= truth <= row.pred_hi)
+            widths.append(row.pred_hi - row.pred_lo)
+    print(f"\ncoverage {np.mean(hits):.3f} of {len(hits)}, mean width {100 * np.mean(widths):.2f} points")
     assert len(hits) == 200
     assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)
     assert set(tasks) <= set(TRUE_LAWS)
