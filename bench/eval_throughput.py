@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from lm_eval.api.instance import Instance
 
-from taskladder.evaluate import write_random_checkpoint
-from taskladder.lm_eval_model import TaskladderLM
-from taskladder.tasks import build_olmes
+from taskladder.evaluate.checkpoint import write_random_checkpoint
+from taskladder.evaluate.lm_eval_model import TaskladderLM
+from taskladder.tasks.olmes import build_olmes
 
 
 def random_checkpoint(folder: Path, tasks, vocab_size=2048) -> Path:

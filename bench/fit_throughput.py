@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning, curve_fit, minimize
 
-from taskladder import intervals
-from taskladder.config import paper_methods
-from taskladder.fit import huber
-from taskladder.importers import read_olmo_ladder
-from taskladder.predict import Sample, chain, fit_points, make_points, task_data
-from taskladder.synthetic import SIZES
+from taskladder.base.config import paper_methods
+from taskladder.fit import intervals
+from taskladder.fit.chain import chain, fit_points
+from taskladder.fit.points import Sample, make_points, task_data
+from taskladder.fit.solver import huber
+from taskladder.imports.tables import read_olmo_ladder
+from taskladder.synthetic.truth import SIZES
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = dict(final_checkpoints=5, target_checkpoints=5, drop_first=0.1, window=5, huber_delta=1e-3, multistart=16,

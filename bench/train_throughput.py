@@ -22,8 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from taskladder import ladder, train  # noqa: E402
-from taskladder.model import build_model  # noqa: E402
+from taskladder.train import (
+    ladder,  # noqa: E402
+    loop,  # noqa: E402
+)
+from taskladder.train.model import build_model  # noqa: E402
 
 
 def make_corpus(path: Path, vocab: int, tokens: int) -> None:
@@ -32,13 +35,13 @@ def make_corpus(path: Path, vocab: int, tokens: int) -> None:
     (path / "manifest.json").write_text(json.dumps({"vocab_size": vocab, "shards": ["train/part-00000.npy"]}))
 
 
-def plain_loop(rung, corpus: Path, options: train.TrainOptions) -> float:
+def plain_loop(rung, corpus: Path, options: loop.TrainOptions) -> float:
     """What one would write with transformers alone: default attention, a batch, AdamW, clip, step."""
     t0 = time.perf_counter()
     model = build_model(rung, seed=options.seed, attn_implementation="sdpa")
     opt = torch.optim.AdamW(model.parameters(), lr=rung.lr, betas=options.betas, eps=options.eps,
                             weight_decay=options.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: train.lr_at(s + 1, rung) / rung.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: loop.lr_at(s + 1, rung) / rung.lr)
     tokens = np.load(corpus / "train" / "part-00000.npy")
     model.train()
     for step in range(rung.steps):
@@ -53,9 +56,9 @@ def plain_loop(rung, corpus: Path, options: train.TrainOptions) -> float:
     return time.perf_counter() - t0
 
 
-def ours(rung, corpus: Path, run_dir: Path, options: train.TrainOptions) -> float:
+def ours(rung, corpus: Path, run_dir: Path, options: loop.TrainOptions) -> float:
     t0 = time.perf_counter()
-    train.train_run(rung, corpus, run_dir, options)
+    loop.train_run(rung, corpus, run_dir, options)
     return time.perf_counter() - t0
 
 
@@ -81,7 +84,7 @@ def main() -> None:
     probe = ladder.make_rung("bench", "bench", spec, lc, args.vocab, tokens=1, every=1)
     tokens = args.steps * probe.batch_tokens
     rung = ladder.make_rung("bench", "bench", spec, lc, args.vocab, tokens=tokens, per_run=1)
-    options = train.TrainOptions(threads=args.threads, progress=False, log_every=10**9)
+    options = loop.TrainOptions(threads=args.threads, progress=False, log_every=10**9)
     if not args.only:
         print(f"model: d_model {args.d_model}, {args.layers} layers, vocab {rung.vocab_size}, N {rung.n:,}; "
               f"batch {rung.batch_seqs} x {rung.seq_len} tokens; {rung.steps} steps; {args.threads} thread(s)")

@@ -1,5 +1,6 @@
 """Workflow script: a run's evaluation tables -> results/{experiment}/metrics/{run}.csv."""
-from taskladder.io import collect_metrics, script
+from taskladder.base.log import script
+from taskladder.base.metrics_table import collect_metrics
 
 with script(snakemake) as log:
     frame = collect_metrics(snakemake.input, snakemake.output[0])

@@ -1,6 +1,6 @@
 """Workflow script: every method's tables -> predictions.csv (with flags), fits.csv and the analyses' tables."""
-from taskladder.io import script
-from taskladder.tables import write_summary
+from taskladder.analyses.summary import write_summary
+from taskladder.base.log import script
 
 with script(snakemake):
     p = snakemake.params

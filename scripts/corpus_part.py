@@ -1,8 +1,8 @@
 """Workflow script: one corpus input prepared into its part (taskladder.data.prepare_part)."""
 import os
 
-from taskladder.data import prepare_part
-from taskladder.io import script
+from taskladder.base.log import script
+from taskladder.corpus.prepare import prepare_part
 
 with script(snakemake):
     os.environ.setdefault("RAYON_NUM_THREADS", str(snakemake.threads))  # the tokenizers' thread pool

@@ -1,8 +1,8 @@
 """Workflow script: the corpus tokenizer, trained or loaded, saved (taskladder.data.prepare_tokenizer)."""
 import os
 
-from taskladder.data import prepare_tokenizer
-from taskladder.io import script
+from taskladder.base.log import script
+from taskladder.corpus.tokenizer import prepare_tokenizer
 
 with script(snakemake):
     os.environ.setdefault("RAYON_NUM_THREADS", str(snakemake.threads))  # the tokenizers' thread pool

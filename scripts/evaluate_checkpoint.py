@@ -2,9 +2,10 @@
 import pandas as pd
 import torch
 
-from taskladder.config import runtime_options
-from taskladder.evaluate import evaluate_checkpoint
-from taskladder.io import script, write_csv
+from taskladder.base.config import runtime_options
+from taskladder.base.files import write_csv
+from taskladder.base.log import script
+from taskladder.evaluate.checkpoint import evaluate_checkpoint
 
 with script(snakemake) as log:
     options = runtime_options("evaluation", snakemake.params.evaluation, snakemake.config)

@@ -1,7 +1,7 @@
 """Workflow script: an ensemble of the other methods, weighted by their backtests (taskladder.ensemble)."""
-from taskladder.ensemble import fit_and_write
-from taskladder.groups import tag
-from taskladder.io import script
+from taskladder.analyses.groups import tag
+from taskladder.base.log import script
+from taskladder.fit.ensemble import fit_and_write
 
 with script(snakemake):
     p = snakemake.params

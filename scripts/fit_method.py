@@ -1,7 +1,7 @@
 """Workflow script: fit one method on the ladder metrics (of one group) and predict every target."""
-from taskladder.groups import tag
-from taskladder.io import script
-from taskladder.methods import fit_and_write
+from taskladder.analyses.groups import tag
+from taskladder.base.log import script
+from taskladder.fit.methods import fit_and_write
 
 with script(snakemake):
     fit_and_write(

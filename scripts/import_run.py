@@ -1,6 +1,8 @@
 """Workflow script: one imported ladder log -> results/{experiment}/metrics/{run}.csv."""
-from taskladder.importers import IMPORTERS, KNOWN_TASKS
-from taskladder.io import script, write_csv
+from taskladder.base.files import write_csv
+from taskladder.base.log import script
+from taskladder.imports.entry import KNOWN_TASKS
+from taskladder.imports.tables import IMPORTERS
 
 with script(snakemake) as log:
     read = IMPORTERS[snakemake.params.format]

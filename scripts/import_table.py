@@ -1,6 +1,6 @@
 """Workflow script: an imported table (one of its groups) -> its runs' metrics table (taskladder.sources)."""
-from taskladder.io import script
-from taskladder.sources import import_table
+from taskladder.base.log import script
+from taskladder.imports.sources import import_table
 
 with script(snakemake) as log:
     entry, group = snakemake.wildcards.entry, snakemake.wildcards.get("group")

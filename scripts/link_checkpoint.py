@@ -1,6 +1,6 @@
 """Workflow script: an existing checkpoint -> results/{experiment}/checkpoints/{run}/step{step:07d}/ (linked)."""
-from taskladder.io import script
-from taskladder.sources import link_checkpoint
+from taskladder.base.log import script
+from taskladder.imports.sources import link_checkpoint
 
 with script(snakemake) as log:
     source = snakemake.params.source

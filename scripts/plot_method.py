@@ -1,8 +1,8 @@
 """Workflow script: the figures of one method (step 1, step 2, chained; an ensemble: its members)."""
 import pandas as pd
 
-from taskladder import plots
-from taskladder.io import script
+from taskladder.base.log import script
+from taskladder.report import figures
 
 with script(snakemake):
     read = lambda name: pd.read_csv(snakemake.input[name])  # noqa: E731
@@ -12,7 +12,7 @@ with script(snakemake):
         summary = summary[summary["group"] == snakemake.wildcards.group]
     predictions = summary[summary["method"] == method]
     if "members" in snakemake.output.keys():
-        plots.members_figure(summary, read("weights"), snakemake.output.members, method, **snakemake.params.figures)
+        figures.members_figure(summary, read("weights"), snakemake.output.members, method, **snakemake.params.figures)
     else:
-        plots.method_figures(read("fits"), predictions, read("points"), dict(snakemake.output.items()),
+        figures.method_figures(read("fits"), predictions, read("points"), dict(snakemake.output.items()),
                              **snakemake.params.figures)

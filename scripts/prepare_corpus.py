@@ -1,8 +1,8 @@
 """Workflow script: the prepared parts merged into the corpus (taskladder.data.merge_parts)."""
 from pathlib import Path
 
-from taskladder.data import merge_parts
-from taskladder.io import script
+from taskladder.base.log import script
+from taskladder.corpus.prepare import merge_parts
 
 with script(snakemake):
     p = snakemake.params

@@ -1,7 +1,8 @@
 """Workflow script: one task's documents (seeded subset, k shots; corpus_cloze: from the corpus's held-out
 documents) -> results/{experiment}/tasks/{task}.jsonl."""
-from taskladder.io import script
-from taskladder.tasks import build, save_task
+from taskladder.base.log import script
+from taskladder.tasks.documents import save_task
+from taskladder.tasks.registry import build
 
 with script(snakemake) as log:
     p = snakemake.params

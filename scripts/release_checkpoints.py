@@ -1,8 +1,9 @@
 """Workflow script: apply train.keep_checkpoints to a run whose checkpoints are all evaluated."""
 from pathlib import Path
 
-from taskladder.io import checkpoint_dir, script, write_text
-from taskladder.train import release_checkpoints
+from taskladder.base.files import checkpoint_dir, write_text
+from taskladder.base.log import script
+from taskladder.train.checkpoints import release_checkpoints
 
 with script(snakemake) as log:
     run_dir = Path(snakemake.output[0]).parent

@@ -1,8 +1,9 @@
 """Workflow script: the report's first page (taskladder.report.first_page)."""
 import pandas as pd
 
-from taskladder.io import script, write_text
-from taskladder.report import first_page
+from taskladder.base.files import write_text
+from taskladder.base.log import script
+from taskladder.report.page import first_page
 
 with script(snakemake):
     page = first_page(pd.read_csv(snakemake.input.predictions), snakemake.params.method, snakemake.input.figures,

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from taskladder.config import ConfigError, load_config
-from taskladder.io import InputError, setup_logging
+from taskladder.base.config import ConfigError, load_config
+from taskladder.base.log import setup_logging
+from taskladder.base.metrics_table import InputError
 
 
 def _positive(kind):
@@ -93,8 +94,9 @@ def _import_args(p):
 
 
 def import_command(args) -> None:
-    from taskladder.importers import KNOWN_TASKS, read_olmo_ladder
-    from taskladder.io import write_csv
+    from taskladder.base.files import write_csv
+    from taskladder.imports.entry import KNOWN_TASKS
+    from taskladder.imports.tables import read_olmo_ladder
 
     out = _output(args.out, directory=False)
     try:
@@ -117,10 +119,15 @@ def _fit_args(p):
 
 
 def fit_command(args) -> None:
-    from taskladder import ensemble, plots
-    from taskladder.experiment import ENSEMBLE_TABLES, METHOD_TABLES, fit_options
-    from taskladder.methods import fit_and_write
-    from taskladder.tables import write_summary
+    from taskladder.analyses.summary import write_summary
+    from taskladder.fit import ensemble
+    from taskladder.fit.methods import fit_and_write
+    from taskladder.report import figures
+    from taskladder.workflow.experiment import (
+        ENSEMBLE_TABLES,
+        METHOD_TABLES,
+        fit_options,
+    )
 
     config = _load(args)
     targets = dict(args.target)
@@ -161,10 +168,10 @@ def fit_command(args) -> None:
         for name in fitted:
             frames = [pd.read_csv(tables[name][k]) for k in ("fits", "points")]
             mine = summary["predictions"][summary["predictions"]["method"] == name]
-            plots.method_figures(frames[0], mine, frames[1],
-                                 {f: out / "figures" / name / f"{f}.{fig['format']}" for f in plots.FIGURES}, **fig)
+            figures.method_figures(frames[0], mine, frames[1],
+                                 {f: out / "figures" / name / f"{f}.{fig['format']}" for f in figures.FIGURES}, **fig)
         for name in [m for m in methods if m not in fitted]:
-            plots.members_figure(summary["predictions"], pd.read_csv(tables[name]["weights"]),
+            figures.members_figure(summary["predictions"], pd.read_csv(tables[name]["weights"]),
                                  out / "figures" / name / f"members.{fig['format']}", name, **fig)
     print(f"wrote {outputs['predictions']}, {outputs['fits']} and {out / 'analyses'}")
 
@@ -177,7 +184,7 @@ def _example_args(p):
 
 
 def example_command(args) -> None:
-    from taskladder.synthetic import write_example, write_sweep
+    from taskladder.synthetic.ladders import write_example, write_sweep
 
     out = _output(args.out, directory=True)
     files = [write_sweep(out, seed=args.seed)] if args.sweep else write_example(out, seed=args.seed)
@@ -192,7 +199,7 @@ def _ladder_args(p):
 
 
 def ladder_command(args) -> None:
-    from taskladder.ladder import build, table_rows
+    from taskladder.train.ladder import build, table_rows
 
     rows = table_rows(build(_load(args), args.vocab_size))
     if args.csv:
@@ -208,7 +215,7 @@ def ladder_command(args) -> None:
 
 
 def check_command(args) -> None:
-    from taskladder.experiment import plan
+    from taskladder.workflow.experiment import plan
 
     exp = plan(_load(args), warn=lambda msg: print(f"warning: {msg}", file=sys.stderr))
     checkpoints = sum(len(s) for s in exp.checkpoints.values())

@@ -1,14 +1,15 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from taskladder import analyses
-from taskladder.config import load_config
-from taskladder.experiment import fit_options
-from taskladder.importers import KNOWN_TASKS, read_olmo_ladder
-from taskladder.synthetic import SIZES, TARGET, write_example
-
 from conftest import ROOT
+
+from taskladder.analyses import paper
+from taskladder.base.config import load_config
+from taskladder.imports.entry import KNOWN_TASKS
+from taskladder.imports.tables import read_olmo_ladder
+from taskladder.synthetic.ladders import write_example
+from taskladder.synthetic.truth import SIZES, TARGET
+from taskladder.workflow.experiment import fit_options
 
 
 def _run(name, n, tokens, losses, accs):
@@ -19,32 +20,32 @@ def _run(name, n, tokens, losses, accs):
 def test_variance_by_hand():
     losses = [9.0] * 5 + [1.0, 2.0, 3.0, 4.0]
     accs = [0.1] * 5 + [0.5, 0.5, 0.7, 0.7]
-    table = analyses.variance(_run("big", 10, 100, losses, accs), "big", ["piqa"], last=4)
+    table = paper.variance(_run("big", 10, 100, losses, accs), "big", ["piqa"], last=4)
     row = table.iloc[0]
     assert row.loss_sd == pytest.approx(np.sqrt(1.25))  # population SD of 1, 2, 3, 4
     assert row.loss_rel_sd == pytest.approx(np.sqrt(1.25) / 2.5)
     assert row.acc_sd == pytest.approx(0.1) and row.acc_rel_sd == pytest.approx(0.1 / 0.6)
     with pytest.raises(ValueError, match="has 9 checkpoints of task 'piqa', need 10"):
-        analyses.variance(_run("big", 10, 100, losses, accs), "big", ["piqa"], last=10)
+        paper.variance(_run("big", 10, 100, losses, accs), "big", ["piqa"], last=10)
     with pytest.raises(ValueError, match="run 'small' is not in the metrics"):
-        analyses.variance(_run("big", 10, 100, losses, accs), "small", ["piqa"])
+        paper.variance(_run("big", 10, 100, losses, accs), "small", ["piqa"])
 
 
 def test_high_variance_tasks_are_flagged():
     quiet = _run("r", 1, 1, [1.0, 1.0, 1.01, 1.0], [0.5, 0.5, 0.5, 0.51])
     noisy = _run("r", 1, 1, [1.0, 1.3, 0.8, 1.2], [0.5, 0.6, 0.4, 0.55]).assign(task="arc_easy")
-    table = analyses.variance(pd.concat([quiet, noisy]), "r", ["piqa", "arc_easy"], last=4).set_index("task")
+    table = paper.variance(pd.concat([quiet, noisy]), "r", ["piqa", "arc_easy"], last=4).set_index("task")
     assert table.loc["arc_easy", "loss_rel_sd_high"] and not table.loc["piqa", "loss_rel_sd_high"]
 
 
 def test_subsets_grow_by_flops_n_and_xc():
     runs = pd.DataFrame({"run": ["a1", "a2", "b1", "b2"], "n": [1, 1, 2, 2], "d": [20, 40, 40, 80],
                          "flops": [120, 240, 480, 960], "xc": [1.0, 2.0, 1.0, 2.0]})
-    assert analyses.ladder_subsets(runs, "flops")[1] == ["a1", "a2"]
-    assert analyses.ladder_subsets(runs, "n") == [["a1", "a2"], ["a1", "a2", "b1", "b2"]]
-    assert analyses.ladder_subsets(runs, "xc")[0] == ["a1", "b1"]
+    assert paper.ladder_subsets(runs, "flops")[1] == ["a1", "a2"]
+    assert paper.ladder_subsets(runs, "n") == [["a1", "a2"], ["a1", "a2", "b1", "b2"]]
+    assert paper.ladder_subsets(runs, "xc")[0] == ["a1", "b1"]
     with pytest.raises(ValueError, match="unknown ladder order"):
-        analyses.ladder_subsets(runs, "time")
+        paper.ladder_subsets(runs, "time")
 
 
 def test_compute_vs_error_on_the_synthetic_ladder(tmp_path):
@@ -54,8 +55,8 @@ def test_compute_vs_error_on_the_synthetic_ladder(tmp_path):
     name, n, d = TARGET
     target = {"n": n, "d": d, "metrics": read_olmo_ladder(tmp_path / f"{name}.csv", name, n, KNOWN_TASKS)}
     config = load_config(ROOT / "configs" / "synthetic.yaml", {"fit.multistart": 0})
-    assert analyses.largest_run(metrics) == "1B-10xC"
-    table = analyses.compute_vs_error(metrics, name, target, "two_step", config["methods"]["two_step"],
+    assert paper.largest_run(metrics) == "1B-10xC"
+    table = paper.compute_vs_error(metrics, name, target, "two_step", config["methods"]["two_step"],
                                       ["piqa"], fit_options(config), orders=("n", "xc"))
     # one size (four runs) cannot fit step 1's five parameters, so each order starts at two groups
     assert table[table.order == "n"]["runs"].tolist() == [8, 12, 16]
@@ -71,7 +72,7 @@ def test_sd10_of_the_paper_logs_from_the_raw_columns(paper_logs):
     SD of the raw logged values), straight from the CSV's columns; MMLU is the weighted mean of its groups."""
     path = paper_logs / "1B-10xC.csv"
     raw = pd.read_csv(path).sort_values("_step").tail(10)
-    table = analyses.variance(read_olmo_ladder(path, "1B-10xC", 1279395840, KNOWN_TASKS), "1B-10xC",
+    table = paper.variance(read_olmo_ladder(path, "1B-10xC", 1279395840, KNOWN_TASKS), "1B-10xC",
                               ["hellaswag", "boolq", "mmlu"], last=10).set_index("task")
     groups = {"stem": 0.215, "humanities": 0.335, "social_sciences": 0.219, "other": 0.231}
     columns = {
@@ -93,7 +94,7 @@ def test_largest_run_and_summary_with_colliding_row_labels():
     big = _run("big", 20, [400, 600, 800], [2.0, 1.5, 1.0], [0.4, 0.5, 0.6])
     metrics = pd.concat([big, small])  # labels 0, 1, 2 appear twice: both final rows have label 2
     assert metrics.index.duplicated().any()
-    assert analyses.largest_run(metrics) == "big"
-    summary = analyses.run_summary(metrics).set_index("run")
+    assert paper.largest_run(metrics) == "big"
+    summary = paper.run_summary(metrics).set_index("run")
     assert summary.loc["big", "d"] == 800 and summary.loc["small", "d"] == 300
     assert summary.loc["big", "flops"] == 6 * 20 * 800

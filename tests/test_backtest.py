@@ -2,14 +2,13 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from taskladder.backtest import backtest_task, holdouts
-from taskladder.config import paper_methods
-from taskladder.methods import run_method
-from taskladder.predict import task_data
-from taskladder.smoothing import final_value
-
 from test_intervals import OPTIONS, SIZES, TARGET, synthetic_ladder
+
+from taskladder.base.config import paper_methods
+from taskladder.fit.backtest import backtest_task, holdouts
+from taskladder.fit.methods import run_method
+from taskladder.fit.points import task_data
+from taskladder.fit.smoothing import final_value
 
 
 def test_rolling_origin_over_model_sizes():
@@ -52,11 +51,10 @@ def test_a_ladder_too_small_for_backtests_still_gets_its_figures(tmp_path):
     """Two model sizes leave nothing to backtest: the figures say so instead of failing the workflow."""
     import matplotlib.image
 
-    from taskladder import plots
-
+    from taskladder.report import analysis_figures
     empty = pd.DataFrame(columns=["method", "task", "run", "n", "d", "holdout", "pred", "lo", "hi", "actual"])
-    plots.backtest_figure(empty, tmp_path / "backtest.png")
+    analysis_figures.backtest_figure(empty, tmp_path / "backtest.png")
     no_groups = pd.DataFrame(columns=["method", "target", "task", "group", "source", "pred_acc", "rank"])
-    plots.group_comparison_figure(no_groups, "two_step", tmp_path / "groups.png")
+    analysis_figures.group_comparison_figure(no_groups, "two_step", tmp_path / "groups.png")
     for name in ("backtest.png", "groups.png"):
         assert matplotlib.image.imread(tmp_path / name).shape[1] > 100

@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT
 
 from taskladder.cli import main
-
-from conftest import ROOT
 
 SMOKE = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "1"]
@@ -147,8 +146,8 @@ def test_the_shipped_smoke_config_passes(workdir, capsys):
 
 def test_averaging_most_of_a_short_run_is_warned_about(workdir):
     """5 checkpoints per run and fit.final_checkpoints 5: a run's value would be its mean over training."""
-    from taskladder.config import validate
-    from taskladder.experiment import plan
+    from taskladder.base.config import validate
+    from taskladder.workflow.experiment import plan
 
     warnings = []
     plan(validate(changed(fit__final_checkpoints=5, fit__target_checkpoints=2)), warn=warnings.append,
@@ -411,7 +410,7 @@ def test_import_with_a_parameter_count_not_above_0(value, workdir, capsys):
 
 def test_a_log_with_accuracy_in_percent_is_refused(workdir, capsys):
     """A log whose accuracy columns hold percent would give pred_acc 1.0 everywhere: it is refused."""
-    from taskladder.synthetic import write_example
+    from taskladder.synthetic.ladders import write_example
 
     write_example(workdir / "logs", seed=1, checkpoints=3)
     log = workdir / "logs" / "190M-1xC.csv"

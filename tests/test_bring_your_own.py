@@ -13,22 +13,40 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from taskladder.cli import main
-from taskladder.config import ConfigError, load_config, paper_methods
-from taskladder.experiment import plan
-from taskladder.groups import cell_name, compare, tag
-from taskladder.importers import read_entry
-from taskladder.io import InputError, read_metrics, write_csv
-from taskladder.methods import fit_and_write
-from taskladder.predict import FitError
-from taskladder.report import first_page
-from taskladder.sources import read_table
-from taskladder.synthetic import (GROUPS, SIZES, SWEEP_ENTRY, TARGET, ladder_truth, sweep_truth, table_for,
-                                  true_accuracy, true_task_loss, write_lm_eval_run, write_sweep, write_table)
-
 from conftest import ROOT
-from test_workflow import SNAKEMAKE, files_with_mtimes, planned_jobs, planned_outputs, snakemake
+from test_workflow import (
+    SNAKEMAKE,
+    files_with_mtimes,
+    planned_jobs,
+    planned_outputs,
+    snakemake,
+)
+
+from taskladder.analyses.groups import cell_name, compare, tag
+from taskladder.base.config import ConfigError, load_config, paper_methods
+from taskladder.base.files import write_csv
+from taskladder.base.metrics_table import InputError, read_metrics
+from taskladder.cli import main
+from taskladder.fit.methods import fit_and_write
+from taskladder.fit.points import FitError
+from taskladder.imports.sources import read_table
+from taskladder.imports.tables import read_entry
+from taskladder.report.page import first_page
+from taskladder.synthetic.ladders import (
+    SWEEP_ENTRY,
+    ladder_truth,
+    sweep_truth,
+    write_sweep,
+)
+from taskladder.synthetic.shapes import table_for, write_lm_eval_run, write_table
+from taskladder.synthetic.truth import (
+    GROUPS,
+    SIZES,
+    TARGET,
+    true_accuracy,
+    true_task_loss,
+)
+from taskladder.workflow.experiment import plan
 
 SWEEP = yaml.safe_load((ROOT / "configs" / "sweep-example.yaml").read_text())
 
@@ -505,7 +523,10 @@ def test_existing_checkpoints_through_the_workflow(tmp_path):
     """Six save_pretrained checkpoints written here, listed under `checkpoints`: each is evaluated by the
     evaluation rules to the numbers a direct evaluation of its directory gives, and the ladder is fitted; re-saving
     one checkpoint re-evaluates that run only."""
-    from taskladder.evaluate import evaluate_checkpoint, write_random_checkpoint
+    from taskladder.evaluate.checkpoint import (
+        evaluate_checkpoint,
+        write_random_checkpoint,
+    )
 
     items = []
     for d_model, size in ((16, "s"), (24, "m")):

@@ -1,7 +1,8 @@
 import pandas as pd
 
 from taskladder.cli import main
-from taskladder.synthetic import SIZES, TARGET, write_example
+from taskladder.synthetic.ladders import write_example
+from taskladder.synthetic.truth import SIZES, TARGET
 
 
 def test_import_then_fit(tmp_path, capsys):

@@ -1,10 +1,9 @@
 import pytest
 import yaml
-
-from taskladder.config import ConfigError, load_config, validate
-from taskladder.experiment import plan, rule_resources
-
 from conftest import ROOT
+
+from taskladder.base.config import ConfigError, load_config, validate
+from taskladder.workflow.experiment import plan, rule_resources
 
 
 def _config(**extra):

@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from taskladder import data, tasks
-from taskladder.config import validate
-from taskladder.tasks import TaskError
+from taskladder.base.config import validate
+from taskladder.corpus import inputs, instances, prepare
+from taskladder.tasks import cloze, registry
+from taskladder.tasks.documents import TaskError
 
 WORDS = ("the a model ladder rung token train loss step scale law data small large predict task accuracy "
          "of to in and is was for on with by as at from").split()
@@ -26,26 +27,26 @@ def corpus(tmp_path_factory):
                     "corpus": {"sources": [{"kind": "jsonl", "path": str(tmp / "*.jsonl")}], "decontaminate_ngram": None,
                                "val_tokens": 500, "heldout_docs": 40, "heldout_tokens": 40},
                     "evaluation": {"tasks": ["corpus_cloze", "arc_easy"], "corpus_cloze": OPTIONS, "limit": 30}})
-    data.prepare_corpus(cfg, tmp / "corpus")
+    prepare.prepare_corpus(cfg, tmp / "corpus")
     return cfg, tmp / "corpus"
 
 
 def build(cfg, corpus, seed=0, **options):
     evaluation = {**cfg["evaluation"], "corpus_cloze": {**OPTIONS, **options}}
-    spec = tasks.plan(evaluation)["corpus_cloze"]
-    return tasks.build("corpus_cloze", spec, evaluation, seed, corpus=corpus)
+    spec = registry.plan(evaluation)["corpus_cloze"]
+    return registry.build("corpus_cloze", spec, evaluation, seed, corpus=corpus)
 
 
 def test_corpus_cloze_task(corpus):
     from transformers import AutoTokenizer
 
     cfg, folder = corpus
-    plan = tasks.plan(cfg["evaluation"])
+    plan = registry.plan(cfg["evaluation"])
     assert plan["corpus_cloze"] == {"source": "corpus", **OPTIONS} and plan["arc_easy"] == {"source": "olmes"}
     task = build(cfg, folder)
     assert task.metric == "acc" and task.num_shots == 0 and len(task.docs) == 30 and task.num_source_docs == 40
     tok = AutoTokenizer.from_pretrained(folder / "tokenizer")
-    held = tasks.read_heldout(folder)
+    held = cloze.read_heldout(folder)
     texts = {tok.decode(d["tokens"]): d["source"] for d in held}
     true = {}  # continuation -> source of the held-out document it continues
     for d in task.docs:
@@ -72,7 +73,7 @@ def test_corpus_cloze_errors_say_what_to_change(corpus):
     with pytest.raises(TaskError, match=r"no held-out document .* has 39 distractors"):
         build(cfg, folder, choices=40)
     with pytest.raises(TaskError, match="pass its folder"):
-        tasks.build("corpus_cloze", tasks.plan(cfg["evaluation"])["corpus_cloze"], cfg["evaluation"], 0)
+        registry.build("corpus_cloze", registry.plan(cfg["evaluation"])["corpus_cloze"], cfg["evaluation"], 0)
 
 
 def test_corpus_cloze_documents_never_in_training_shards(corpus):
@@ -80,7 +81,7 @@ def test_corpus_cloze_documents_never_in_training_shards(corpus):
 
     cfg, folder = corpus
     tok = AutoTokenizer.from_pretrained(folder / "tokenizer")
-    train = tok.decode(np.concatenate(data.train_shards(folder)).tolist()).split(tok.eos_token)
+    train = tok.decode(np.concatenate(instances.train_shards(folder)).tolist()).split(tok.eos_token)
     task = build(cfg, folder, distractors="any_source")
     assert not any(t.startswith(d.contexts[0] + d.continuations[d.label]) for d in task.docs for t in train)
 
@@ -89,8 +90,13 @@ def test_corpus_cloze_scores_like_naive(corpus, tmp_path):
     """The task's requests score the same through the prefix-sharing engine as one by one."""
     from transformers import AutoTokenizer
 
-    from taskladder.evaluate import evaluate_task, load_checkpoint, task_requests, write_random_checkpoint
-    from taskladder.scoring import Scorer, score_naive
+    from taskladder.evaluate.checkpoint import (
+        evaluate_task,
+        load_checkpoint,
+        task_requests,
+        write_random_checkpoint,
+    )
+    from taskladder.evaluate.scoring import Scorer, score_naive
 
     cfg, folder = corpus
     task = build(cfg, folder)
@@ -112,10 +118,10 @@ def test_corpus_settings_checked_before_any_job(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"text": "one document"}))
     corpus = {"sources": [{"kind": "jsonl", "path": str(tmp_path / "a.jsonl")}]}
     evaluation = {"tasks": ["corpus_cloze"], "corpus_cloze": {"context_tokens": 100, "continuation_tokens": 40}}
-    with pytest.raises(data.CorpusError, match=r"corpus.heldout_tokens: 128, fewer than .* = 140; set it to 140"):
-        data.check_sources(validate({"experiment": "t", "corpus": corpus, "evaluation": evaluation}))
-    with pytest.raises(data.CorpusError, match=r"corpus.heldout_docs: 0, but evaluation.tasks has corpus_cloze"):
-        data.check_sources(validate({"experiment": "t", "corpus": {**corpus, "heldout_docs": 0},
+    with pytest.raises(inputs.CorpusError, match=r"corpus.heldout_tokens: 128, fewer than .* = 140; set it to 140"):
+        inputs.check_sources(validate({"experiment": "t", "corpus": corpus, "evaluation": evaluation}))
+    with pytest.raises(inputs.CorpusError, match=r"corpus.heldout_docs: 0, but evaluation.tasks has corpus_cloze"):
+        inputs.check_sources(validate({"experiment": "t", "corpus": {**corpus, "heldout_docs": 0},
                                      "evaluation": {"tasks": ["corpus_cloze"]}}))
-    data.check_sources(validate({"experiment": "t", "corpus": {**corpus, "heldout_tokens": 140},
+    inputs.check_sources(validate({"experiment": "t", "corpus": {**corpus, "heldout_tokens": 140},
                                  "evaluation": evaluation}))

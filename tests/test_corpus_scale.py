@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskladder import data
-from taskladder.config import validate
+from taskladder.base.config import validate
+from taskladder.corpus import inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_RSS_MB = 1500
@@ -69,20 +69,20 @@ def test_one_gigabyte_corpus_in_bounded_memory(tmp_path):
                                                                                         "train_docs": 4000}})
     (tmp_path / "config.json").write_text(json.dumps(config))
     out = tmp_path / "corpus"
-    setup = (f"import json; from taskladder import data; config = json.load(open({str(tmp_path / 'config.json')!r})); "
-             f"out = __import__('pathlib').Path({str(out)!r})")
-    rss = {"index": run_job(f"{setup}; data.write_decontamination_index(config, out / 'decontamination.npz')"),
-           "tokenizer": run_job(f"{setup}; data.prepare_tokenizer(config, out / 'tokenizer', out / 'decontamination.npz')")}
-    inputs = data.corpus_inputs(config)
-    assert len(inputs) == 4
+    setup = ("import json; from taskladder.corpus import decontaminate, prepare, tokenizer; "
+             f"config = json.load(open({str(tmp_path / 'config.json')!r})); out = __import__('pathlib').Path({str(out)!r})")
+    rss = {"index": run_job(f"{setup}; decontaminate.write_decontamination_index(config, out / 'decontamination.npz')"),
+           "tokenizer": run_job(f"{setup}; tokenizer.prepare_tokenizer(config, out / 'tokenizer', out / 'decontamination.npz')")}
+    found = inputs.corpus_inputs(config)
+    assert len(found) == 4
     with ThreadPoolExecutor(2) as pool:  # two jobs at a time, as a workflow on two cores runs them
         parts = list(pool.map(lambda i: run_job(
-            f"{setup}; data.prepare_part(config, {i}, out / 'train' / '{i:05d}', out / 'tokenizer', "
-            "out / 'decontamination.npz')"), range(len(inputs))))
+            f"{setup}; prepare.prepare_part(config, {i}, out / 'train' / '{i:05d}', out / 'tokenizer', "
+            "out / 'decontamination.npz')"), range(len(found))))
     rss["part"] = max(parts)
-    rss["merge"] = run_job(f"{setup}; data.merge_parts(config, [out / 'train' / f'{{i:05d}}' for i in range(4)], out)")
+    rss["merge"] = run_job(f"{setup}; prepare.merge_parts(config, [out / 'train' / f'{{i:05d}}' for i in range(4)], out)")
     seconds = time.perf_counter() - t0
-    manifest = data.read_manifest(out)
+    manifest = inputs.read_manifest(out)
     print(f"\n{text_bytes / 1e9:.2f} GB of text, {docs} documents, {manifest['train_tokens']} training tokens: "
           f"generated in {t_gen:.0f}s, prepared in {seconds - t_gen:.0f}s; peak RSS per job (MB): "
           + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
@@ -92,5 +92,5 @@ def test_one_gigabyte_corpus_in_bounded_memory(tmp_path):
     assert sum(manifest["documents"].values()) == docs
     assert manifest["heldout_docs"] == 400 and manifest["val_tokens"] >= 65536
     assert manifest["train_tokens"] > 100_000_000
-    shards = data.train_shards(out)
+    shards = instances.train_shards(out)
     assert sum(map(len, shards)) == manifest["train_tokens"] and all(s[-1] == manifest["eos_id"] for s in shards[-1:])

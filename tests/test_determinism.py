@@ -7,17 +7,16 @@ import sys
 
 import numpy as np
 import pandas as pd
-
 from conftest import PAPER_LOGS, ROOT
 
 # the fits that moved between machines before: TaskCE OpenBookQA and single-step CSQA
 PROBE = """
 import sys
 import numpy as np, pandas as pd
-from taskladder.config import load_config
-from taskladder.experiment import fit_options
-from taskladder.importers import read_olmo_ladder
-from taskladder.methods import run_method
+from taskladder.base.config import load_config
+from taskladder.workflow.experiment import fit_options
+from taskladder.imports.tables import read_olmo_ladder
+from taskladder.fit.methods import run_method
 shuffle, logs = sys.argv[1] == "shuffle", sys.argv[2]
 tasks = ["csqa", "openbookqa"]
 config = load_config(sys.argv[3])

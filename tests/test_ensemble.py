@@ -2,12 +2,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from taskladder import ensemble
-from taskladder.config import paper_methods
-from taskladder.methods import run_method
-
 from test_intervals import OPTIONS, TARGET, synthetic_ladder
+
+from taskladder.base.config import paper_methods
+from taskladder.fit import ensemble
+from taskladder.fit.methods import run_method
 
 
 def _backtest(method, task, preds, actuals, half):

@@ -11,11 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder.evaluate import (EVAL_COLUMNS, CheckpointError, evaluate_checkpoint, load_checkpoint,
-                                 task_requests, write_random_checkpoint)
-from taskladder.io import METRIC_COLUMNS, collect_metrics, read_metrics
-from taskladder.scoring import ScoringError
-from taskladder.tasks import MMLU_GROUPS, Doc, Task, save_task
+from taskladder.base.metrics_table import METRIC_COLUMNS, collect_metrics, read_metrics
+from taskladder.evaluate.checkpoint import (
+    EVAL_COLUMNS,
+    CheckpointError,
+    evaluate_checkpoint,
+    load_checkpoint,
+    task_requests,
+    write_random_checkpoint,
+)
+from taskladder.evaluate.scoring import ScoringError
+from taskladder.tasks.documents import Doc, Task, save_task
+from taskladder.tasks.olmes import MMLU_GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,11 +103,10 @@ def test_checkpoint_that_fails_to_load(experiment, tmp_path):
 
 def test_lm_eval_model_equals_hf(experiment):
     """`--model taskladder` gives lm-eval's `hf` log-likelihoods (same tokenization and truncation)."""
+    import taskladder.evaluate.lm_eval_model  # noqa: F401  (registers "taskladder")
     from lm_eval.api.instance import Instance
-    from lm_eval.models.huggingface import HFLM
-
-    import taskladder.lm_eval_model  # noqa: F401  (registers "taskladder")
     from lm_eval.api.registry import get_model
+    from lm_eval.models.huggingface import HFLM
 
     root, ckpts, paths, val = experiment
     task = fake_task("x", n=3)
@@ -129,9 +135,9 @@ def evaluation_workflow(workdir: Path, group_size: int = 2) -> Path:
 import sys
 from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
-from taskladder.config import validate
-from taskladder.experiment import Experiment
-from taskladder.tasks import plan
+from taskladder.base.config import validate
+from taskladder.workflow.experiment import Experiment
+from taskladder.tasks.registry import plan
 configfile: "config.yaml"
 validate(config)
 EXP = Experiment(config, "t", Path("results/t"), imported={{}}, trained=["a", "b"], targets={{}}, tasks=[], methods={{}},

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from taskladder import laws
-from taskladder.fit import cholesky_solve, fit_law, huber, solve
-from taskladder.laws import Law
+from taskladder.fit import laws
+from taskladder.fit.laws import Law
+from taskladder.fit.solver import cholesky_solve, fit_law, huber, solve
 
 N = np.repeat([1.9e8, 3.7e8, 7.6e8, 1.3e9], 4)
 D = N * 20 * np.tile([1, 2, 5, 10], 4)

@@ -4,7 +4,7 @@ import math
 import pandas as pd
 import pytest
 
-from taskladder.groups import decision_accuracy, group_comparison, rank_groups
+from taskladder.analyses.groups import decision_accuracy, group_comparison, rank_groups
 
 
 @pytest.mark.parametrize("predicted, actual, expected", [

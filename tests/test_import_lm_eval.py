@@ -5,11 +5,16 @@ import shutil
 import numpy as np
 import pytest
 
-from taskladder.evaluate import evaluate_task, load_model, write_random_checkpoint
-from taskladder.importers import check_entry, missing_metrics, read_entry
-from taskladder.io import InputError
-from taskladder.scoring import Scorer
-from taskladder.tasks import build_lm_eval
+from taskladder.base.metrics_table import InputError
+from taskladder.evaluate.checkpoint import (
+    evaluate_task,
+    load_model,
+    write_random_checkpoint,
+)
+from taskladder.evaluate.scoring import Scorer
+from taskladder.imports.entry import check_entry
+from taskladder.imports.tables import missing_metrics, read_entry
+from taskladder.tasks.lm_eval_tasks import build_lm_eval
 
 STEPS = {10: 40_000, 20: 80_000}  # step -> tokens
 
@@ -42,7 +47,7 @@ def lm_eval_run(out_dir, checkpoints, tasks_dir, log_samples):
     """What `lm_eval --model taskladder --model_args pretrained=CKPT --output_path OUT [--log_samples]` writes for
     each checkpoint (lm-eval's evaluator and its EvaluationTracker, as its command line calls them), and the
     manifest."""
-    import taskladder.lm_eval_model  # noqa: F401  (registers the "taskladder" model)
+    import taskladder.evaluate.lm_eval_model  # noqa: F401  (registers the "taskladder" model)
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager

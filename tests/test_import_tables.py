@@ -6,13 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from taskladder.config import ConfigError, load_config, schema, validate
-from taskladder.importers import (COLUMN_KEYS, ENTRY_KEYS, KNOWN_TASKS, METRICS, PRESETS, UNITS, check_entry,
-                                  read_entry, read_olmo_ladder)
-from taskladder.io import InputError
-
 from conftest import ROOT
+
+from taskladder.base.config import ConfigError, load_config, schema, validate
+from taskladder.base.metrics_table import InputError
+from taskladder.imports.entry import (
+    COLUMN_KEYS,
+    ENTRY_KEYS,
+    KNOWN_TASKS,
+    METRICS,
+    PRESETS,
+    UNITS,
+    check_entry,
+)
+from taskladder.imports.tables import read_entry, read_olmo_ladder
 
 # sha256 of the paper logs' import (every file, every known task) as the OLMo-ladder reader gave it before it became
 # a preset of the table importer (commit 399bed0): the preset must give the same table, to the last bit

@@ -2,9 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder.importers import KNOWN_TASKS, MMLU_GROUPS, read_olmo_ladder
-from taskladder.io import METRIC_COLUMNS, InputError, read_metrics, write_csv
-from taskladder.synthetic import SIZES, run_frame
+from taskladder.base.files import write_csv
+from taskladder.base.metrics_table import METRIC_COLUMNS, InputError, read_metrics
+from taskladder.imports.entry import KNOWN_TASKS
+from taskladder.imports.tables import read_olmo_ladder
+from taskladder.synthetic.ladders import run_frame
+from taskladder.synthetic.truth import SIZES
+from taskladder.tasks.olmes import MMLU_GROUPS
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder import intervals
-from taskladder.config import paper_methods
-from taskladder.methods import run_method
-from taskladder.predict import task_data
-from taskladder.synthetic import TRUE_LAWS, true_accuracy, true_task_loss
+from taskladder.base.config import paper_methods
+from taskladder.fit import intervals
+from taskladder.fit.methods import run_method
+from taskladder.fit.points import task_data
+from taskladder.synthetic.truth import TRUE_LAWS, true_accuracy, true_task_loss
 
 SIZES = (190_354_176, 371_262_464, 758_220_288, 1_279_395_840)
 TARGET = {"n": 6_887_575_552, "d": 3_945_065_873_408}

@@ -9,17 +9,16 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
-from taskladder.io import write_csv, write_text
-
 from conftest import ROOT
+
+from taskladder.base.files import write_csv, write_text
 
 ROWS = 200_000
 WRITER = f"""
 import sys
 import numpy as np, pandas as pd
 sys.path.insert(0, {str(ROOT)!r})
-from taskladder.io import write_csv, write_text
+from taskladder.base.files import write_csv, write_text
 k = 0
 while True:  # rewrite the table forever, each version distinguishable
     write_csv(pd.DataFrame({{"version": k, "value": np.arange({ROWS})}}), sys.argv[1])
@@ -65,7 +64,7 @@ def test_writes_keep_the_users_umask(tmp_path, umask):
 
 
 def test_run_flops_prefers_what_a_run_logged():
-    from taskladder.io import run_flops
+    from taskladder.base.metrics_table import run_flops
 
     assert run_flops(2.0, 10.0) == 120.0 and run_flops(2.0, 10.0, 500.0) == 500.0
     np.testing.assert_allclose(run_flops([2.0, 2.0, 2.0], [10.0] * 3, [500.0, np.nan, 0.0]), [500, 120, 120])

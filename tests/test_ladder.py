@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from taskladder import ladder
-from taskladder.config import ConfigError, load_config
+from taskladder.base.config import ConfigError, load_config
+from taskladder.train import ladder
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = ROOT / "configs" / "olmo-paper.yaml"
@@ -51,7 +51,7 @@ def test_scaling_rules_reproduce_table1_when_not_given():
 
 
 def test_count_params_matches_olmo2_model():
-    from taskladder.model import build_model
+    from taskladder.train.model import build_model
 
     cfg = _tiny_config()
     r = ladder.build(cfg).rungs[0]
@@ -68,7 +68,7 @@ def _tiny_config(**ladder_overrides):
                   "big": {"d_model": 32, "n_layers": 2, "n_heads": 2, "mlp_hidden": 48, "ladder": False}},
         "targets": {"big-1xC": {"size": "big", "xc": 1}},
         **ladder_overrides}}
-    from taskladder.config import validate
+    from taskladder.base.config import validate
     return validate(cfg)
 
 

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from taskladder import laws
+from taskladder.fit import laws
 
 RNG = np.random.default_rng(0)
 INPUTS = {

@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from taskladder import metrics
-from taskladder.evaluate import evaluate_task, load_checkpoint, write_random_checkpoint
-from taskladder.scoring import Scorer
-from taskladder.tasks import OLMES, Doc, build_olmes
+from taskladder.evaluate import metrics
+from taskladder.evaluate.checkpoint import (
+    evaluate_task,
+    load_checkpoint,
+    write_random_checkpoint,
+)
+from taskladder.evaluate.scoring import Scorer
+from taskladder.tasks.documents import Doc
+from taskladder.tasks.olmes import OLMES, build_olmes
 
 
 def test_doc_metrics_by_hand():

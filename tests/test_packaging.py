@@ -1,11 +1,10 @@
 """The install is reproducible: requirements.lock pins, with hashes, versions inside pyproject.toml's ranges."""
 import re
-import tomllib
 
+import tomllib
+from conftest import ROOT
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-
-from conftest import ROOT
 
 
 def _locked() -> dict[str, tuple[str, list[str]]]:

@@ -2,18 +2,19 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from taskladder import laws
-from taskladder.config import load_config
-from taskladder.experiment import fit_options, plan
-from taskladder.fit import fit_law
-from taskladder.importers import KNOWN_TASKS, read_olmo_ladder
-from taskladder.methods import run_method
-from taskladder.predict import FitError
-from taskladder.smoothing import final_points
-from taskladder.synthetic import TARGET, TRUE_LAWS, true_accuracy, true_task_loss, write_example
-
 from conftest import ROOT
+
+from taskladder.base.config import load_config
+from taskladder.fit import laws
+from taskladder.fit.methods import run_method
+from taskladder.fit.points import FitError
+from taskladder.fit.smoothing import final_points
+from taskladder.fit.solver import fit_law
+from taskladder.imports.entry import KNOWN_TASKS
+from taskladder.imports.tables import read_olmo_ladder
+from taskladder.synthetic.ladders import write_example
+from taskladder.synthetic.truth import TARGET, TRUE_LAWS, true_accuracy, true_task_loss
+from taskladder.workflow.experiment import fit_options, plan
 
 # paper Figure 2: chained predictions for 7B-4T, accuracy points
 FIGURE2 = {"mmlu": 48.4, "hellaswag": 82.5, "arc_challenge": 51.5, "arc_easy": 76.6, "piqa": 81.2, "csqa": 75.7,

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder import predictability
-from taskladder.smoothing import Run
+from taskladder.fit import predictability
+from taskladder.fit.smoothing import Run
 
 
 def _run(name, n, d, accs, losses=None):
@@ -91,15 +91,15 @@ def test_flags_name_every_reason():
 
 def test_an_experiment_without_targets_still_gets_its_tables():
     """No target to predict: predictions.csv is empty but has the contract's columns; the rest is written."""
-    from taskladder import tables
-    from taskladder.config import paper_methods
-    from taskladder.methods import PREDICTION_COLUMNS, run_method
-
     from test_intervals import OPTIONS, synthetic_ladder
+
+    from taskladder.analyses import summary
+    from taskladder.base.config import paper_methods
+    from taskladder.fit.methods import PREDICTION_COLUMNS, run_method
 
     metrics = synthetic_ladder(["piqa"], seed=0)
     result = run_method("two_step", paper_methods()["two_step"], metrics, {}, ["piqa"], OPTIONS, interval={"draws": 10})
-    out = tables.summary({"two_step": {k: getattr(result, k) for k in ("fits", "predictions", "backtest", "calibration")}},
+    out = summary.summary({"two_step": {k: getattr(result, k) for k in ("fits", "predictions", "backtest", "calibration")}},
                          metrics, {"two_step": paper_methods()["two_step"]}, ["piqa"], OPTIONS)
     assert out["predictions"].empty and list(out["predictions"].columns) == [*PREDICTION_COLUMNS, "flags"]
     assert len(out["backtest"]) == 8 and len(out["predictability"]) == 1

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import Olmo2Config, Olmo2ForCausalLM
 
-from taskladder.scoring import Request, Scorer, ScoringError, score_naive
+from taskladder.evaluate.scoring import Request, Scorer, ScoringError, score_naive
 
 VOCAB = 300
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 from test_workflow import SNAKEMAKE
 
@@ -101,8 +100,8 @@ def kill_training_process(job: str, env: dict) -> bool:
 def interrupt_training(workdir: Path, workflow: subprocess.Popen, env: dict) -> None:
     """Pre-empt PREEMPT's training job and crash CRASH's, each while it runs with a checkpoint written.
     (Not `scancel`: plugin 2.8.0 reads sacct's "CANCELLED by <uid>" as still running and waits for ever.)"""
-    from taskladder.config import load_config
-    from taskladder.ladder import build
+    from taskladder.base.config import load_config
+    from taskladder.train.ladder import build
 
     ladder = build(load_config(SMOKE))
     actions = {PREEMPT: "requeue", CRASH: "kill"}

@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder.smoothing import drop_first, final_points, runs_of, smooth, step2_points, trailing_mean
+from taskladder.fit.smoothing import (
+    drop_first,
+    final_points,
+    runs_of,
+    smooth,
+    step2_points,
+    trailing_mean,
+)
 
 
 def test_trailing_mean_by_hand():

@@ -4,12 +4,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskladder.config import paper_methods
-from taskladder.groups import group_comparison
-from taskladder.importers import missing_metrics, read_entry
-from taskladder.methods import run_method
-from taskladder.synthetic import (GROUPS, SIZES, TARGET, isoflop_truth, ladder_truth, table_for, true_accuracy,
-                                  true_task_loss, write_lm_eval_run, write_table)
+from taskladder.analyses.groups import group_comparison
+from taskladder.base.config import paper_methods
+from taskladder.fit.methods import run_method
+from taskladder.imports.tables import missing_metrics, read_entry
+from taskladder.synthetic.ladders import isoflop_truth, ladder_truth
+from taskladder.synthetic.shapes import table_for, write_lm_eval_run, write_table
+from taskladder.synthetic.truth import (
+    GROUPS,
+    SIZES,
+    TARGET,
+    true_accuracy,
+    true_task_loss,
+)
 
 SMALL = {"sizes": {k: SIZES[k] for k in ("190M", "760M")}, "multiples": (1, 5), "checkpoints": 4}
 TASKS = ("hellaswag", "boolq", "openbookqa")

@@ -13,8 +13,10 @@ import pytest
 import torch
 import yaml
 
-from taskladder import data, ladder, train
-from taskladder.config import validate
+from taskladder.base import files
+from taskladder.base.config import validate
+from taskladder.corpus import prepare
+from taskladder.train import checkpoints, ladder, launch, loop
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = "the a model ladder rung token train loss step scale law data small large predict task of to in and".split()
@@ -40,7 +42,7 @@ def make_config(tmp_path, steps_xc=0.1, **train_opts):
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train")
     cfg = make_config(tmp)
-    data.prepare_corpus(cfg, tmp / "corpus")
+    prepare.prepare_corpus(cfg, tmp / "corpus")
     return cfg, tmp / "corpus", tmp
 
 
@@ -48,7 +50,7 @@ def setup(tmp_path_factory):
 def full_run(setup):
     """An uninterrupted run of the config's one rung."""
     cfg, corpus, tmp = setup
-    return train.train_from_config(cfg, ladder.build(cfg).rungs[0].name, corpus=corpus, run_dir=tmp / "a",
+    return launch.train_from_config(cfg, ladder.build(cfg).rungs[0].name, corpus=corpus, run_dir=tmp / "a",
                                    progress=False)
 
 
@@ -69,9 +71,9 @@ def test_lr_schedule():
         "seq_len": 8, "vocab_size": 128, "xc": [1], "checkpoints_per_run": 1,
         "sizes": {"s": {"d_model": 8, "n_layers": 1, "n_heads": 1, "mlp_ratio": 8, "batch_seqs": 1, "lr": 1e-3,
                         "warmup": 10}}}})).rungs[0]
-    assert train.lr_at(1, r) == pytest.approx(1e-4) and train.lr_at(10, r) == pytest.approx(1e-3)
-    assert train.lr_at(r.steps, r) == pytest.approx(1e-4)  # cosine ends at 10% of the peak
-    lrs = [train.lr_at(s, r) for s in range(10, r.steps + 1)]
+    assert loop.lr_at(1, r) == pytest.approx(1e-4) and loop.lr_at(10, r) == pytest.approx(1e-3)
+    assert loop.lr_at(r.steps, r) == pytest.approx(1e-4)  # cosine ends at 10% of the peak
+    lrs = [loop.lr_at(s, r) for s in range(10, r.steps + 1)]
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
 
 
@@ -82,7 +84,7 @@ def test_checkpoints_load_with_transformers(setup, full_run):
     rung = ladder.build(cfg).rungs[0]
     out = full_run
     assert out == tmp / "a" / f"step{rung.steps:07d}"
-    assert train.complete_checkpoints(tmp / "a") == list(rung.checkpoints)
+    assert checkpoints.complete_checkpoints(tmp / "a") == list(rung.checkpoints)
     info = json.loads((out / "taskladder.json").read_text())
     assert info == {**info, "run": rung.name, "n": rung.n, "step": rung.steps, "tokens": rung.tokens}
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -94,7 +96,7 @@ def test_checkpoints_load_with_transformers(setup, full_run):
     assert torch.isfinite(model(ids).logits).all()
     # asking again for an existing checkpoint trains nothing
     t = os.path.getmtime(out / "model.safetensors")
-    train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "a", progress=False)
+    launch.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "a", progress=False)
     assert os.path.getmtime(out / "model.safetensors") == t
 
 
@@ -103,9 +105,9 @@ def test_resume_is_bitwise_identical(setup, full_run):
     rung = ladder.build(cfg).rungs[0]
     a = full_run
     first = rung.checkpoints[0]
-    train.train_from_config(cfg, rung.name, until=first, corpus=corpus, run_dir=tmp / "seg", progress=False)
-    assert train.complete_checkpoints(tmp / "seg") == [first]
-    b = train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "seg", progress=False)
+    launch.train_from_config(cfg, rung.name, until=first, corpus=corpus, run_dir=tmp / "seg", progress=False)
+    assert checkpoints.complete_checkpoints(tmp / "seg") == [first]
+    b = launch.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "seg", progress=False)
     assert weights(a) == weights(b)
     assert (a / "log.csv").read_text() == (b / "log.csv").read_text()
 
@@ -114,24 +116,24 @@ def test_sigkill_mid_run_then_rerun_loses_nothing(setup):
     cfg, corpus, tmp = setup
     cfg = {**cfg, "ladder": {**cfg["ladder"], "xc": [0.4], "checkpoints_per_run": 6}}
     rung = ladder.build(cfg).rungs[0]
-    cmd = [sys.executable, "-m", "taskladder.train", job_file(tmp / "kill.json", cfg, rung, corpus, tmp / "killed")]
+    cmd = [sys.executable, "-m", "taskladder.train.launch", job_file(tmp / "kill.json", cfg, rung, corpus, tmp / "killed")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not train.complete_checkpoints(tmp / "killed") and time.time() < deadline and proc.poll() is None:
+    while not checkpoints.complete_checkpoints(tmp / "killed") and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    kept = train.complete_checkpoints(tmp / "killed")
+    kept = checkpoints.complete_checkpoints(tmp / "killed")
     assert kept and kept[-1] < rung.steps, "the run was not killed mid-run"
-    before = {s: weights(train.checkpoint_dir(tmp / "killed", s)) for s in kept}
-    train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "killed", progress=False)  # the rerun
-    assert train.complete_checkpoints(tmp / "killed") == list(rung.checkpoints)
+    before = {s: weights(files.checkpoint_dir(tmp / "killed", s)) for s in kept}
+    launch.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "killed", progress=False)  # the rerun
+    assert checkpoints.complete_checkpoints(tmp / "killed") == list(rung.checkpoints)
     assert not list((tmp / "killed").glob(".step*"))  # no temporary left behind
     for s, w in before.items():  # finished checkpoints kept as they were
-        assert weights(train.checkpoint_dir(tmp / "killed", s)) == w
-    full = train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "uninterrupted", progress=False)
-    assert weights(train.checkpoint_dir(tmp / "killed", rung.steps)) == weights(full)
+        assert weights(files.checkpoint_dir(tmp / "killed", s)) == w
+    full = launch.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp / "uninterrupted", progress=False)
+    assert weights(files.checkpoint_dir(tmp / "killed", rung.steps)) == weights(full)
 
 
 def test_keep_checkpoints_weights_then_final(setup, full_run):
@@ -140,27 +142,27 @@ def test_keep_checkpoints_weights_then_final(setup, full_run):
     cfg, corpus, tmp = setup
     rung = ladder.build(cfg).rungs[0]
     run_dir = tmp / "kept"
-    train.train_from_config(cfg, rung.name, until=rung.checkpoints[0], corpus=corpus, run_dir=run_dir,
+    launch.train_from_config(cfg, rung.name, until=rung.checkpoints[0], corpus=corpus, run_dir=run_dir,
                             progress=False, keep_checkpoints="weights")
     with pytest.raises(ValueError, match="the run is not finished"):
-        train.release_checkpoints(run_dir, "final")
-    final = train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=run_dir, progress=False,
+        checkpoints.release_checkpoints(run_dir, "final")
+    final = launch.train_from_config(cfg, rung.name, corpus=corpus, run_dir=run_dir, progress=False,
                                     keep_checkpoints="weights")
     assert weights(final) == weights(full_run)
-    assert train.complete_checkpoints(run_dir) == list(rung.checkpoints)
-    assert train.complete_checkpoints(run_dir, resumable=True) == [rung.steps]
+    assert checkpoints.complete_checkpoints(run_dir) == list(rung.checkpoints)
+    assert checkpoints.complete_checkpoints(run_dir, resumable=True) == [rung.steps]
     for step in rung.checkpoints:  # every checkpoint still loads
-        assert (train.checkpoint_dir(run_dir, step) / "model.safetensors").exists()
-    assert train.release_checkpoints(run_dir, "weights") == []
-    assert train.release_checkpoints(run_dir, "final") == list(rung.checkpoints[:-1])
-    assert train.complete_checkpoints(run_dir) == [rung.steps] and weights(final) == weights(full_run)
-    assert train.release_checkpoints(run_dir, "final") == []
+        assert (files.checkpoint_dir(run_dir, step) / "model.safetensors").exists()
+    assert checkpoints.release_checkpoints(run_dir, "weights") == []
+    assert checkpoints.release_checkpoints(run_dir, "final") == list(rung.checkpoints[:-1])
+    assert checkpoints.complete_checkpoints(run_dir) == [rung.steps] and weights(final) == weights(full_run)
+    assert checkpoints.release_checkpoints(run_dir, "final") == []
 
 
 def test_rejects_a_step_that_is_not_a_checkpoint(setup):
     cfg, corpus, tmp = setup
     with pytest.raises(ValueError, match="not a checkpoint step"):
-        train.train_from_config(cfg, ladder.build(cfg).rungs[0].name, until=1, corpus=corpus, run_dir=tmp / "x")
+        launch.train_from_config(cfg, ladder.build(cfg).rungs[0].name, until=1, corpus=corpus, run_dir=tmp / "x")
 
 
 @pytest.mark.slow
@@ -170,10 +172,10 @@ def test_two_process_ddp_matches_one_process(setup):
     os.environ["OMP_NUM_THREADS"] = "1"
     for nproc, out in ((1, "one"), (2, "two")):  # the workflow's training job, torchrun for nproc 2
         options = {**cfg["train"], "seed": cfg["seed"], "nproc": nproc, "progress": False}
-        train.train_job(rung.spec(), options, corpus, rung.steps, train.checkpoint_dir(tmp / out, rung.steps))
+        launch.train_job(rung.spec(), options, corpus, rung.steps, files.checkpoint_dir(tmp / out, rung.steps))
 
     def curve(out):
-        lines = (train.checkpoint_dir(tmp / out, rung.steps) / "log.csv").read_text().splitlines()[1:]
+        lines = (files.checkpoint_dir(tmp / out, rung.steps) / "log.csv").read_text().splitlines()[1:]
         return np.array([float(x.split(",")[2]) for x in lines])
 
     one, two = curve("one"), curve("two")
@@ -209,12 +211,12 @@ def test_snakemake_sigkill_then_rerun(tmp_path, job):
     run_dir = tmp_path / "results" / "t" / "checkpoints" / rung.name
     proc = subprocess.Popen(snake, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while len(train.complete_checkpoints(run_dir)) < 2 and time.time() < deadline and proc.poll() is None:
+    while len(checkpoints.complete_checkpoints(run_dir)) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     if job == "checkpoint":
         # kill the job of checkpoint 3, not the one of checkpoint 2 while it exits: Snakemake deletes the
         # output of a job killed after its checkpoint was renamed into place (a rerun retrains it identically)
-        written = os.path.getmtime(train.checkpoint_dir(run_dir, train.complete_checkpoints(run_dir)[1]))
+        written = os.path.getmtime(files.checkpoint_dir(run_dir, checkpoints.complete_checkpoints(run_dir)[1]))
         while time.time() < deadline:
             jobs = [c for c in _descendants(proc.pid) if _is_training(c)]
             if jobs and all(c.create_time() > written for c in jobs):
@@ -224,13 +226,13 @@ def test_snakemake_sigkill_then_rerun(tmp_path, job):
         if _is_training(child):
             child.kill()
     proc.wait()
-    kept = train.complete_checkpoints(run_dir)
+    kept = checkpoints.complete_checkpoints(run_dir)
     assert 2 <= len(kept) and kept[-1] < rung.steps, "the job was not killed mid-run"
-    before = {s: weights(train.checkpoint_dir(run_dir, s)) for s in kept}
+    before = {s: weights(files.checkpoint_dir(run_dir, s)) for s in kept}
     subprocess.run(snake, cwd=tmp_path, env=env, check=True, capture_output=True)
-    assert train.complete_checkpoints(run_dir) == list(rung.checkpoints)
+    assert checkpoints.complete_checkpoints(run_dir) == list(rung.checkpoints)
     for s, w in before.items():
-        assert weights(train.checkpoint_dir(run_dir, s)) == w
+        assert weights(files.checkpoint_dir(run_dir, s)) == w
     corpus = tmp_path / "results" / "t" / "corpus"
-    full = train.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp_path / "uninterrupted", progress=False)
-    assert weights(train.checkpoint_dir(run_dir, rung.steps)) == weights(full)
+    full = launch.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp_path / "uninterrupted", progress=False)
+    assert weights(files.checkpoint_dir(run_dir, rung.steps)) == weights(full)

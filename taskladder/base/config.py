@@ -1,0 +1,221 @@
+"""Load and validate a workflow config.
+
+The schema is split by concern: every ``schemas/*.schema.yaml`` holds a fragment
+``{properties: {...}, required: [...]}`` and the fragments are merged into one
+top-level object schema that rejects unknown keys. ``default:`` values are filled in,
+so code downstream never guesses a default of its own.
+
+Methods the paper defines ship as data (``taskladder/methods.yaml``): a config entry named
+like one of them starts from its definition and overrides what it sets.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+METHODS_FILE = Path(__file__).resolve().parent / "methods.yaml"
+DEFAULT_METHODS = {"two_step": {}}
+# Keys that change how a job runs, not what it writes: they are never part of a job's params (the job
+# reads them from the config), so changing them reruns nothing. For `train`, the weight-neutral keys:
+# the same weights up to floating-point rounding (threads, processes, device) or the same files.
+RUNTIME_KEYS = {
+    "train": ("job", "nproc", "threads", "device", "fsdp", "micro_batch", "attn_implementation", "log_every",
+              "keep_checkpoints"),
+    "evaluation": ("batch_tokens", "group_size"),
+}
+
+
+class ConfigError(ValueError):
+    """A config that does not match the schema or the data it names."""
+
+
+def runtime_options(section: str, params: dict, config: dict) -> dict:
+    """A job's options: its params (what changes its output) and the section's RUNTIME_KEYS from the config."""
+    return {**params, **{k: config[section][k] for k in RUNTIME_KEYS[section]}}
+
+
+def schema() -> dict:
+    merged = {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
+    files = sorted(SCHEMA_DIR.glob("*.schema.yaml"))
+    if not files:
+        raise ConfigError(f"no schema files found in {SCHEMA_DIR}")
+    for path in files:
+        part = yaml.safe_load(path.read_text()) or {}
+        for key, sub in part.get("properties", {}).items():
+            if key in merged["properties"]:
+                raise ConfigError(f"config key '{key}' is defined twice in {SCHEMA_DIR}")
+            merged["properties"][key] = sub
+        merged["required"] += part.get("required", [])
+    return merged
+
+
+def _fill_defaults(validator_class):
+    """A validator that writes `default:` values into the instance as it validates."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _fill_defaults(jsonschema.Draft202012Validator)
+
+
+def _where(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    parts = ([prefix] if prefix else []) + [str(p) for p in error.absolute_path]
+    return ".".join(parts) or "(top level)"
+
+
+def _coerce(value, sub: dict):
+    """Read numbers as the schema expects them: command-line overrides arrive as strings (`--config
+    fit="{window: 7}"`), YAML reads `6.9e9` as a string and `6.9e+9` as a float; a whole number is
+    accepted where the schema wants an integer."""
+    if isinstance(value, dict):
+        props, extra = sub.get("properties", {}), sub.get("additionalProperties")
+        for k, v in value.items():
+            child = props.get(k, extra if isinstance(extra, dict) else None)
+            if child is not None:
+                value[k] = _coerce(v, child)
+        return value
+    if isinstance(value, list) and isinstance(sub.get("items"), dict):
+        return [_coerce(v, sub["items"]) for v in value]
+    types = sub.get("type", [])
+    types = {types} if isinstance(types, str) else set(types)
+    if isinstance(value, str) and {"integer", "number", "boolean"} & types:
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return value
+    if "integer" in types and "number" not in types and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def paper_methods() -> dict:
+    """The methods of taskladder/methods.yaml, by name."""
+    return yaml.safe_load(METHODS_FILE.read_text())
+
+
+def _merged(base, override):
+    """`override` on top of `base`, recursively for mappings."""
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return copy.deepcopy(override)
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = _merged(base.get(k), v) if k in base else copy.deepcopy(v)
+    return out
+
+
+def resolve_methods(config: dict) -> None:
+    """Expand every method named like one of the paper's (methods.yaml) into its full definition,
+    with the config's own keys on top. No `methods` key means the paper's two_step only."""
+    methods = config.get("methods")
+    if methods is None:
+        methods = copy.deepcopy(DEFAULT_METHODS)
+    if not isinstance(methods, dict):
+        return  # the schema reports the type
+    known = paper_methods()
+    config["methods"] = {name: _merged(known[name], spec or {}) if name in known else spec
+                         for name, spec in methods.items()}
+
+
+def _errors(validator, instance, prefix: str = "") -> list[str]:
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    return [f"  {_where(e, prefix)}: {e.message}" for e in errors]
+
+
+def validate(config: dict, source: str = "config") -> dict:
+    """Validate `config` in place (filling defaults) and return it.
+
+    Raises ConfigError naming every offending key, what was expected and what was found.
+    """
+    full = schema()
+    resolve_methods(config)
+    _coerce(config, full)
+    lines = _errors(_Validator(full), config)
+    if not lines:  # a method's `fit` overrides must make a valid `fit` section
+        fit_schema = full["properties"]["fit"]
+        for name, method in config["methods"].items():
+            overrides = _coerce(method.get("fit") or {}, fit_schema)
+            if "tasks" in overrides:
+                lines.append(f"  methods.{name}.fit.tasks: a method cannot change the tasks; set fit.tasks")
+            lines += _errors(_Validator(fit_schema), _merged(config["fit"], overrides), f"methods.{name}.fit")
+    if lines:
+        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines))
+    check_semantics(config, source)
+    return config
+
+
+def check_semantics(config: dict, source: str = "config") -> None:
+    """Checks a JSON schema cannot express."""
+    train = config.get("train") or {}
+    if train.get("keep_checkpoints") == "final" and train.get("job") == "checkpoint":
+        raise ConfigError(f"invalid {source}: train.keep_checkpoints: final deletes intermediate checkpoints, which "
+                          "train.job: checkpoint keeps as job outputs; use keep_checkpoints: weights, or train.job: run")
+    for name, target in (config.get("targets") or {}).items():
+        missing = [k for k in ("n", "d") if target.get(k) is None]
+        if missing:
+            raise ConfigError(
+                f"invalid {source}: targets.{name}: missing {' and '.join(missing)} "
+                "(a target needs its non-embedding parameter count n and training tokens d)"
+            )
+    from taskladder.fit.laws import LAWS
+
+    for name, method in config["methods"].items():
+        if ("ensemble" in method) == ("step1" in method):
+            raise ConfigError(f"invalid {source}: methods.{name}: give step1 (a method that fits laws) or ensemble "
+                              "(one that combines the others), not " + ("both" if "step1" in method else "neither"))
+        members = (method.get("ensemble") or {}).get("members") or []
+        bad = [m for m in members if m not in config["methods"] or "step1" not in config["methods"][m]]
+        if bad:
+            fitted = [m for m, spec in config["methods"].items() if "step1" in spec]
+            raise ConfigError(f"invalid {source}: methods.{name}.ensemble.members: {bad} are not methods of this "
+                              f"config that fit laws; expected some of {fitted}")
+        for step in ("step1", "step2"):
+            spec = method.get(step) or {}
+            if spec.get("start") is not None and len(spec["start"]) != len(LAWS[spec["law"]].params):
+                params = LAWS[spec["law"]].params
+                raise ConfigError(f"invalid {source}: methods.{name}.{step}.start: {len(spec['start'])} values; "
+                                  f"expected {len(params)}, one per parameter of {spec['law']} {list(params)}")
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Read a YAML config, apply `key=value` overrides (dotted keys allowed) and validate it."""
+    config: dict = {}
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            config = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise ConfigError(f"{path}: {where}not valid YAML ({getattr(e, 'problem', None) or e}); "
+                              "expected a YAML mapping of config keys") from None
+        if not isinstance(config, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, found {type(config).__name__}")
+        source = str(path)
+    for key, value in (overrides or {}).items():
+        node = config
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = yaml.safe_load(value) if isinstance(value, str) else value
+    return validate(config, source)

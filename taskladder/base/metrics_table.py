@@ -1,0 +1,176 @@
+"""The metrics table, the contract between the stages: its columns, what each must hold, checked reads,
+and a run's table from its evaluation tables."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from taskladder.base.files import write_csv
+
+METRIC_COLUMNS = ["run", "n", "step", "tokens", "task", "task_loss", "acc", "task_ce", "lm_loss"]
+
+
+# optional columns after the contract's: training FLOPs so far, MC-format accuracy
+OPTIONAL_COLUMNS = ["flops", "acc_mc"]
+
+
+NUMERIC_COLUMNS = ["n", "step", "tokens", "task_loss", "acc", "task_ce", "lm_loss"]
+
+
+# every row has these; the others may be empty: task_ce and lm_loss where a source lacks them, task_loss for a
+# whole run and task where the source logs accuracy only (lm-eval without samples). A method that needs a metric
+# a run lacks says so (predict.check_metrics).
+REQUIRED_NUMBERS = ("n", "step", "tokens", "acc")
+
+
+ALL_OR_NONE = ("task_loss",)  # per run and task: at every checkpoint, or at none
+
+
+# what each numeric column must hold: (test on the non-empty values, what was expected)
+MEANING = {
+    "n": (lambda v: v > 0, "a parameter count > 0"),
+    "step": (lambda v: v >= 0, "a step >= 0"),
+    "tokens": (lambda v: v >= 0, "a token count >= 0"),
+    "task_loss": (lambda v: v > 0, "a loss > 0"),
+    "task_ce": (lambda v: v > 0, "a loss > 0"),
+    "lm_loss": (lambda v: v > 0, "a loss > 0"),
+    "acc": (lambda v: (v >= 0) & (v <= 1), "an accuracy in [0, 1] (a fraction, not percent)"),
+    "acc_mc": (lambda v: (v >= 0) & (v <= 1), "an accuracy in [0, 1] (a fraction, not percent)"),
+    "flops": (lambda v: v > 0, "a FLOP count > 0"),
+}
+
+
+class InputError(ValueError):
+    """Input data that cannot be used; the message names the file and the row or column."""
+
+
+def run_flops(n, d, logged=None):
+    """Training FLOPs of a run (or of arrays of runs) of N parameters and D tokens: the logged count where the
+    run's log has a finite positive one (it counts attention too), else 6 N D."""
+    six = 6.0 * np.asarray(n, dtype=float) * np.asarray(d, dtype=float)
+    if logged is None:
+        out = six
+    else:
+        logged = np.asarray(logged, dtype=float)
+        out = np.where(np.isfinite(logged) & (logged > 0), logged, six)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _row_error(path: Path, frame: pd.DataFrame, bad, what) -> InputError:
+    i = int(np.flatnonzero(np.asarray(bad))[0])
+    return InputError(f"{path}: row {i + 2}{what(frame.iloc[i], i)}")
+
+
+def _raw(path: Path, row: int, column: str) -> str:
+    """The text of one cell, as the file has it."""
+    return pd.read_csv(StringIO(read_csv_text(path)), dtype=str, keep_default_na=False)[column].iloc[row]
+
+
+def read_csv_text(path: str | Path) -> str:
+    """The text of a CSV file, checked to be UTF-8 and complete (the last line ends with a newline)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[:e.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text (byte {path.read_bytes()[e.start]:#04x}); "
+                         "expected a UTF-8 CSV file") from None
+    if not text.strip():
+        raise InputError(f"{path}: empty file; expected a CSV table with a header row")
+    if not text.endswith("\n"):
+        raise InputError(f"{path}: line {text.count(chr(10)) + 1} does not end with a newline: the file was cut "
+                         "while being written or copied; expected a complete CSV file")
+    return text
+
+
+def _check_values(path: Path, frame: pd.DataFrame) -> None:
+    for c in NUMERIC_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]:
+        values = pd.to_numeric(frame[c], errors="coerce")
+        required = c in REQUIRED_NUMBERS
+        if c in ALL_OR_NONE:
+            required = values.notna().groupby([frame["run"], frame["task"]]).transform("any")
+        bad = values.isna() & (frame[c].notna() | required)
+        if bad.any():
+            raise _row_error(path, frame, bad, lambda r, i: f", column '{c}': expected a number, found "
+                                                            f"{_raw(path, i, c)!r}")
+        frame[c] = values
+        test, expected = MEANING[c]
+        bad = values.notna() & ~(np.isfinite(values) & test(values.fillna(0)))
+        if bad.any():
+            raise _row_error(path, frame, bad,
+                             lambda r, i: f", column '{c}': expected {expected}, found {_raw(path, i, c)}")
+
+
+def check_runs(path: Path, frame: pd.DataFrame) -> None:
+    """One row per (run, task, step), one N per run, tokens non-decreasing with step, every task at every step."""
+    dup = frame.duplicated(["run", "task", "step"])
+    if dup.any():
+        raise _row_error(path, frame, dup,
+                         lambda r, i: f": duplicate (run, task, step) = ({r['run']}, {r['task']}, {r['step']:g})")
+    for run, rows in frame.groupby("run", sort=False):
+        if rows["n"].nunique() > 1:
+            raise InputError(f"{path}: run {run}: column 'n' holds {sorted(rows['n'].unique().tolist())}; expected one "
+                             "parameter count per run")
+        tokens = rows.groupby("step", sort=True)["tokens"]
+        first, last = tokens.min(), tokens.max()
+        down = np.flatnonzero(first.to_numpy()[1:] < last.to_numpy()[:-1])
+        if down.size:
+            a, b = last.index[down[0]], first.index[down[0] + 1]
+            raise InputError(f"{path}: run {run}: tokens go down from {last[a]:g} at step {a:g} to {first[b]:g} at step "
+                             f"{b:g}; expected tokens non-decreasing with step")
+        tasks = set(rows["task"])
+        counts = rows.groupby("step", sort=True).size()
+        if (counts != len(tasks)).any():
+            step = counts.index[int(np.flatnonzero(counts.to_numpy() != len(tasks))[0])]
+            found = set(rows.loc[rows["step"] == step, "task"])
+            raise InputError(f"{path}: run {run}, step {step:g}: no rows for task(s) {sorted(tasks - found)}; "
+                             "expected one row per task at every step")
+
+
+def read_metrics(paths) -> pd.DataFrame:
+    """Read and concatenate metrics tables (the long format: one row per checkpoint and task), checking them for meaning.
+
+    Each file must be complete UTF-8 CSV with the contract's columns; accuracies in [0, 1], losses > 0,
+    n > 0; one row per (run, task, step), every task at every step of a run, tokens non-decreasing with
+    step, and a run in one file only. task_ce and lm_loss may be empty (a source without them), and so may
+    task_loss at every checkpoint of a run's task (a source of accuracy only).
+    Raises InputError naming the file, the row or run, the column, the value and what was expected.
+    """
+    frames, seen = [], {}
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        path = Path(path)
+        frame = pd.read_csv(StringIO(read_csv_text(path)))
+        missing = [c for c in METRIC_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(f"{path}: missing column(s) {missing}; expected {METRIC_COLUMNS}")
+        if frame.empty:
+            raise InputError(f"{path}: no rows after the header")
+        _check_values(path, frame)
+        check_runs(path, frame)
+        for run in frame["run"].unique():
+            if run in seen:
+                raise InputError(f"{path}: run {run} is also in {seen[run]}; expected each run in one metrics file")
+            seen[run] = path
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def collect_metrics(eval_paths, out: str | Path | None = None) -> pd.DataFrame:
+    """Evaluation tables -> a run's metrics table (the long format, sorted by step and task).
+
+    Extra column `acc_mc`: the MC-format accuracy of the task (from its `<task>_mc` row), if evaluated.
+    """
+    frame = pd.concat([pd.read_csv(p) for p in eval_paths], ignore_index=True)
+    mc = frame[frame["task"].str.endswith("_mc")][["step", "task", "acc"]]
+    mc = mc.assign(task=mc["task"].str.removesuffix("_mc")).rename(columns={"acc": "acc_mc"})
+    frame = frame.merge(mc, on=["step", "task"], how="left").sort_values(["step", "task"], kind="stable")
+    columns = METRIC_COLUMNS + [c for c in frame.columns if c not in METRIC_COLUMNS]
+    frame = frame[columns].reset_index(drop=True)
+    if out is not None:
+        write_csv(frame, out)
+        read_metrics(out)  # the contract the fitting stages rely on
+    return frame

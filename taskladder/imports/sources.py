@@ -1,0 +1,198 @@
+"""Where an experiment's runs come from besides the ladder it trains, read and checked when the plan is made.
+
+- Run logs (`imported: {name: {file, n, ladder}}`): one OLMo-ladder CSV per run, read by its import job.
+- Tables (any other `imported` entry: a CSV, TSV, parquet or JSONL table of many runs, or an lm-eval output
+  directory; `taskladder.importers`): read when the plan is made, so a unit mismatch or a missing column stops
+  the workflow before any job, naming file, row and column. Its runs become runs of the experiment; one import
+  job per entry (or per entry and group) writes their metrics table. The job reruns only when its own rows
+  change: the plan gives it a digest of them.
+- Existing checkpoints (`checkpoints:` a list of {run, n, tokens, step, path | hub and revision}): each is
+  linked into the results layout (`link_checkpoint`) and evaluated and fitted as a trained rung is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from taskladder.base.config import ConfigError
+from taskladder.base.files import write_csv, write_text
+from taskladder.base.metrics_table import InputError, check_runs
+from taskladder.imports.tables import missing_metrics, read_entry
+
+RUN_LOG_KEYS = {"file", "n", "ladder", "group"}  # the original form: one OLMo-ladder CSV per run
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+BAD_NAME = re.compile(r"^\.|[/\\{}]")  # names that become file names (runs, groups, entries)
+
+
+def is_run_log(entry: dict) -> bool:
+    return isinstance(entry, dict) and set(entry) <= RUN_LOG_KEYS
+
+
+def check_name(kind: str, name, where: str) -> str:
+    """A run, group or entry name that becomes part of a file path."""
+    if not isinstance(name, str) or not name.strip() or BAD_NAME.search(name):
+        raise ConfigError(f"{where}: {kind} name {name!r} cannot name a file; expected a non-empty name without "
+                          "'/', '\\', braces or a leading '.'")
+    return name
+
+
+def base_dir(config: dict) -> Path:
+    """Where a relative `imported` file is read from: olmo_ladder_dir when set, else the working directory."""
+    return Path(config.get("olmo_ladder_dir") or ".")
+
+
+def digest(frame: pd.DataFrame) -> str:
+    """A digest of a metrics table's rows: the import job of a table (or of one group of it) reruns when it changes."""
+    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class ImportedTable:
+    """An `imported` entry that holds a table of runs (or an lm-eval output directory), as read for the plan."""
+
+    name: str
+    path: Path
+    ladder: bool
+    runs: dict[str, str | None]  # run -> its group (None: the entry has no groups)
+    digests: dict[str | None, str]  # group (None: the whole entry) -> digest of its rows
+    missing: dict[str, list[str]]  # task -> metrics with no value at any checkpoint
+    tasks: list[str]
+    checkpoints: int  # the most checkpoints of any of its runs
+
+    @property
+    def groups(self) -> list[str]:
+        return [g for g in self.digests if g is not None]
+
+
+def read_table(name: str, entry: dict, config: dict) -> ImportedTable:
+    """Read and check an `imported` table entry (every value, the metrics contract) for the plan."""
+    path = Path(entry["file"])
+    if not path.is_absolute():
+        path = base_dir(config) / path
+    frame = read_entry(name, entry, base_dir=base_dir(config))
+    check_runs(path, frame)
+    if "group" in frame:
+        for group in frame["group"].unique():
+            check_name("group", group, f"{path}: column group")
+        spread = frame.groupby("run")["group"].unique()
+        spread = spread[spread.map(len) > 1]
+        if len(spread):
+            raise InputError(f"{path}: run '{spread.index[0]}' is in groups {sorted(spread.iloc[0])}; expected one "
+                             "group per run")
+        parts = {g: rows for g, rows in frame.groupby("group", sort=True)}
+    else:
+        parts = {None: frame}
+    runs = frame.drop_duplicates("run").set_index("run")
+    return ImportedTable(name=name, path=path, ladder=bool(entry.get("ladder", True)),
+                         runs={r: (runs.loc[r, "group"] if "group" in runs else None) for r in runs.index},
+                         digests={g: digest(rows) for g, rows in parts.items()}, missing=missing_metrics(frame),
+                         tasks=list(dict.fromkeys(frame["task"])),
+                         checkpoints=int(frame.groupby(["run", "task"]).size().max()))
+
+
+def import_table(config: dict, name: str, group: str | None, out: str | Path) -> pd.DataFrame:
+    """The import job of a table entry (of one of its groups): its runs' metrics table, written to `out`."""
+    frame = read_entry(name, config["imported"][name], base_dir=base_dir(config))
+    if group is not None:
+        frame = frame[frame["group"] == group]
+    write_csv(frame, out)
+    return frame
+
+
+# ----------------------------------------------------------------------------- existing checkpoints
+
+
+@dataclass(frozen=True)
+class ExternalRun:
+    """A run whose checkpoints exist already (config key `checkpoints`): evaluated and fitted as a trained rung."""
+
+    name: str
+    n: int
+    group: str | None
+    checkpoints: dict[int, dict] = field(default_factory=dict)  # step -> {tokens, path | hub, revision}
+
+    @property
+    def steps(self) -> list[int]:
+        return sorted(self.checkpoints)
+
+    def source(self, step: int) -> dict:
+        """What the link job of checkpoint `step` links: where it is, and what it is (run, n, step, tokens)."""
+        ck = self.checkpoints[step]
+        where = {k: ck[k] for k in ("path", "hub", "revision") if ck.get(k) is not None}
+        return {**where, "info": {"run": self.name, "n": self.n, "step": step, "tokens": ck["tokens"]}}
+
+
+def plan_checkpoints(items: list[dict]) -> dict[str, ExternalRun]:
+    """The `checkpoints` list by run, checked: one n and group per run, each step once, tokens non-decreasing with
+    step, a local path that is a save_pretrained directory or a hub id."""
+    runs: dict[str, ExternalRun] = {}
+    for i, item in enumerate(items):
+        where = f"checkpoints[{i}]"
+        name = check_name("run", item["run"], f"{where}.run")
+        if ("path" in item) == ("hub" in item):
+            raise ConfigError(f"{where}: give path (a local save_pretrained directory) or hub (a hub id, with "
+                              "revision), not " + ("both" if "path" in item else "neither"))
+        if "path" in item:
+            path = Path(item["path"])
+            if not (path / "config.json").is_file():
+                found = "no such directory" if not path.is_dir() else "no config.json in it"
+                raise ConfigError(f"{where}.path: {path}: {found}; expected a save_pretrained model directory")
+        elif not HUB_ID.match(item["hub"]):
+            raise ConfigError(f"{where}.hub: {item['hub']!r} is not a hub id; expected org/name")
+        run = runs.setdefault(name, ExternalRun(name, item["n"], item.get("group")))
+        if (item["n"], item.get("group")) != (run.n, run.group):
+            raise ConfigError(f"{where}: run {name} has n = {item['n']}, group {item.get('group')!r} here but n = "
+                              f"{run.n}, group {run.group!r} in an earlier checkpoint; expected one n and group per "
+                              "run")
+        if item["step"] in run.checkpoints:
+            raise ConfigError(f"{where}: run {name} lists step {item['step']} twice; expected each checkpoint once")
+        run.checkpoints[item["step"]] = {k: v for k, v in item.items() if k in ("tokens", "path", "hub", "revision")}
+    for run in runs.values():
+        tokens = [run.checkpoints[s]["tokens"] for s in run.steps]
+        down = next((k for k in range(1, len(tokens)) if tokens[k] < tokens[k - 1]), None)
+        if down is not None:
+            raise ConfigError(f"checkpoints: run {run.name}: tokens go down from {tokens[down - 1]} at step "
+                              f"{run.steps[down - 1]} to {tokens[down]} at step {run.steps[down]}; expected tokens "
+                              "non-decreasing with step")
+    return runs
+
+
+def link_checkpoint(source: dict, out: str | Path) -> Path:
+    """Make checkpoint `out` of the results layout from an existing one: links to the files of its save_pretrained
+    directory (a hub checkpoint is downloaded to the Hugging Face cache first) and taskladder.json (run, n, step,
+    tokens), as training writes it. The directory appears only complete."""
+    if "path" in source:
+        src = Path(source["path"]).resolve()
+    else:
+        from huggingface_hub import snapshot_download
+
+        src = Path(snapshot_download(source["hub"], revision=source.get("revision")))
+    if not (src / "config.json").is_file():
+        raise ValueError(f"checkpoint {source.get('path') or source['hub']}: no config.json in {src}; expected a "
+                         "save_pretrained model directory")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()  # the permissions the user's umask gives
+    try:
+        for item in src.iterdir():
+            if item.name != "taskladder.json":
+                os.symlink(item.resolve(), tmp / item.name)
+        write_text(json.dumps(source["info"]), tmp / "taskladder.json")
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
