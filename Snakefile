@@ -1,10 +1,11 @@
 # taskladder: predict task accuracy of a large language model from a ladder of small ones.
 #   snakemake --cores all                                   # the embedded default (config.yaml)
 #   snakemake --cores 1 --configfile configs/olmo-paper-import.yaml --config olmo_ladder_dir=DIR
-# One plan, EXP (taskladder.experiment.Experiment), knows every run, checkpoint, task and path; the
-# rule files read EXP and config, and define nothing another file reads.
+# One plan, EXP (taskladder.workflow.experiment.Experiment), knows every run, checkpoint, task and path; the
+# rule files read EXP, and define nothing another file reads. Every rule's params are one `job` (EXP.job(rule)).
 import os
 import sys
+from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
@@ -50,25 +51,25 @@ rule all:
 
 # Targets that rerun one part alone: snakemake method_<name> | ablations | analyses | train_all,
 # and each analysis by its rule's name (variance, compute_vs_error).
-for name in EXP.methods:
+for name in EXP.fits.methods:
 
     rule:
         name:
             f"method_{name}"
         input:
-            EXP.method_outputs(name),
+            EXP.fits.method_outputs(name),
 
 
 rule ablations:
     input:
-        [f for m in EXP.methods if m != "two_step" for f in EXP.method_outputs(m)],
+        [f for m in EXP.fits.methods if m != "two_step" for f in EXP.fits.method_outputs(m)],
 
 
 rule analyses:
     input:
-        [f for files in EXP.analyses.values() for f in files],
+        [f for files in EXP.fits.analyses.values() for f in files],
 
 
 rule train_all:
     input:
-        EXP.final_checkpoints,
+        EXP.train.final_checkpoints,

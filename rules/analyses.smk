@@ -1,13 +1,13 @@
 # The paper's analyses (section 5); each is its own target (snakemake variance | compute_vs_error | analyses).
-# A new analysis: a rule here and its outputs in Experiment.analyses.
+# A new analysis: a rule here and its outputs in FitPlan.analyses (taskladder/workflow/fitting.py).
 
 
 rule variance:
-    input: EXP.metrics_of(EXP.ladder_runs),
+    input: EXP.imports.metrics_of(EXP.runs.ladder_runs),
     output:
-        table=report(EXP.analysis("variance"), caption="../report/variance.rst", category="analyses"),
-        figure=report(EXP.analysis_figure("variance"), caption="../report/variance.rst", category="analyses"),
-    params: settings=EXP.variance_settings, figures=config["figures"],
+        table=report(EXP.layout.analysis("variance"), caption="../report/variance.rst", category="analyses"),
+        figure=report(EXP.layout.analysis_figure("variance"), caption="../report/variance.rst", category="analyses"),
+    params: job=EXP.job("variance"),
     resources: **EXP.resources["fit"],
     log: EXP.log("analyses/variance"),
     conda: "../envs/fit.yaml"
@@ -15,11 +15,11 @@ rule variance:
 
 
 rule compute_vs_error:
-    input: ladder=EXP.metrics_of(EXP.ladder_runs), target=EXP.cve_metrics,
+    input: ladder=EXP.imports.metrics_of(EXP.runs.ladder_runs), target=EXP.fits.cve_metrics,
     output:
-        table=report(EXP.analysis("compute_vs_error"), caption="../report/compute_vs_error.rst", category="analyses"),
-        **{o: report(p, caption="../report/compute_vs_error.rst", category="analyses") for o, p in EXP.cve_figures.items()},
-    params: **EXP.cve_params, figures=config["figures"],
+        table=report(EXP.layout.analysis("compute_vs_error"), caption="../report/compute_vs_error.rst", category="analyses"),
+        **{o: report(p, caption="../report/compute_vs_error.rst", category="analyses") for o, p in EXP.fits.cve_figures.items()},
+    params: job=EXP.job("compute_vs_error"),
     resources: **EXP.resources["fit"],
     log: EXP.log("analyses/compute_vs_error"),
     conda: "../envs/fit.yaml"
@@ -27,9 +27,9 @@ rule compute_vs_error:
 
 
 rule backtest:
-    input: EXP.analysis("backtest"),
-    output: report(EXP.analysis_figure("backtest"), caption="../report/backtest.rst", category="analyses"),
-    params: figures=config["figures"],
+    input: EXP.layout.analysis("backtest"),
+    output: report(EXP.layout.analysis_figure("backtest"), caption="../report/backtest.rst", category="analyses"),
+    params: job=EXP.job("backtest"),
     resources: **EXP.resources["fit"],
     log: EXP.log("analyses/backtest"),
     conda: "../envs/fit.yaml"
@@ -39,10 +39,10 @@ rule backtest:
 # With groups (data recipes): the groups ranked by predicted accuracy at each target and at the ladder's own largest
 # size (its backtests), with decision accuracy where there are actuals.
 rule group_comparison:
-    input: predictions=EXP.table("predictions"), backtest=EXP.analysis("backtest"),
+    input: predictions=EXP.layout.table("predictions"), backtest=EXP.layout.analysis("backtest"),
     output:
-        **{k: report(p, caption="../report/group_comparison.rst", category="analyses") for k, p in EXP.group_comparison.items()},
-    params: **EXP.group_comparison_params, figures=config["figures"],
+        **{k: report(p, caption="../report/group_comparison.rst", category="analyses") for k, p in EXP.fits.group_comparison.items()},
+    params: job=EXP.job("group_comparison"),
     resources: **EXP.resources["fit"],
     log: EXP.log("analyses/group_comparison"),
     conda: "../envs/fit.yaml"

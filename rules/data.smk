@@ -1,12 +1,11 @@
 # Corpus: the evaluated tasks' n-gram index -> tokenizer -> one prepared part per input file (dedup,
-# decontaminate, tokenize, hold documents out) -> the corpus (layout in taskladder/data.py). EXP.corpus
-# names the files; training reads the manifest and tokenizer, evaluation the val slice, corpus_cloze
-# the held-out documents.
+# decontaminate, tokenize, hold documents out) -> the corpus (layout in taskladder/corpus/prepare.py).
+# Training reads the manifest and tokenizer, evaluation the val slice, corpus_cloze the held-out documents.
 
 
 rule corpus_index:
-    output: EXP.corpus["index"],
-    params: corpus=config["corpus"],
+    output: EXP.corpus.files["index"],
+    params: job=EXP.job("corpus_index"),
     resources: **EXP.resources["prepare"],
     log: EXP.log("corpus/index"),
     conda: "../envs/train.yaml"
@@ -14,9 +13,9 @@ rule corpus_index:
 
 
 rule corpus_tokenizer:
-    input: EXP.corpus["index"],
-    output: directory(EXP.corpus["tokenizer"]),
-    params: corpus=config["corpus"], tokenizer=config["tokenizer"],
+    input: EXP.corpus.files["index"],
+    output: directory(EXP.corpus.files["tokenizer"]),
+    params: job=EXP.job("corpus_tokenizer"),
     threads: 2
     resources: **EXP.resources["prepare"],
     log: EXP.log("corpus/tokenizer"),
@@ -25,10 +24,10 @@ rule corpus_tokenizer:
 
 
 rule corpus_part:
-    input: index=EXP.corpus["index"], tokenizer=EXP.corpus["tokenizer"], source=EXP.corpus_part_input,
-    output: directory(EXP.corpus_part()),
+    input: index=EXP.corpus.files["index"], tokenizer=EXP.corpus.files["tokenizer"], source=EXP.corpus.part_input,
+    output: directory(EXP.corpus.part()),
     wildcard_constraints: part=EXP.pattern("part"),
-    params: corpus=config["corpus"], tokenizer=config["tokenizer"], seed=config["seed"],
+    params: job=EXP.job("corpus_part"),
     resources: **EXP.resources["prepare"],
     log: EXP.log("corpus/part{part}"),
     conda: "../envs/train.yaml"
@@ -36,9 +35,9 @@ rule corpus_part:
 
 
 rule prepare_corpus:
-    input: EXP.corpus_parts,
-    output: manifest=EXP.corpus["manifest"], val=EXP.corpus["val"], heldout=EXP.corpus["heldout"],
-    params: corpus=config["corpus"], tokenizer=config["tokenizer"],
+    input: EXP.corpus.parts,
+    output: manifest=EXP.corpus.files["manifest"], val=EXP.corpus.files["val"], heldout=EXP.corpus.files["heldout"],
+    params: job=EXP.job("prepare_corpus"),
     resources: **EXP.resources["prepare"],
     log: EXP.log("corpus/merge"),
     conda: "../envs/train.yaml"

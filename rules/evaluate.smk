@@ -1,14 +1,12 @@
 # Checkpoints (trained here or existing ones) -> evaluation tables -> the metrics table of each evaluated run (the long
-# format: one row per checkpoint and task).
-# One job scores a chunk of evaluation.group_size consecutive checkpoints of a run (EXP.chunks): Python
-# and torch start-up cost more than scoring a tiny checkpoint. The jobs share the group "evaluate"
-# (cluster submission: --group-components evaluate=N).
+# format: one row per checkpoint and task). One job scores a chunk of evaluation.group_size consecutive checkpoints
+# of a run (EXP.evaluation.chunks). The jobs share the group "evaluate" (cluster: --group-components evaluate=N).
 
 
 rule prepare_task:
-    input: EXP.task_inputs,
-    output: EXP.task_file("{task}"),
-    params: spec=EXP.task_spec, evaluation=EXP.task_options, seed=config["seed"], corpus=EXP.task_corpus,
+    input: EXP.evaluation.task_inputs,
+    output: EXP.layout.task_file("{task}"),
+    params: job=EXP.job("prepare_task"),
     resources: **EXP.resources["prepare"],
     log: EXP.log("tasks/{task}"),
     conda: "../envs/evaluate.yaml"
@@ -17,10 +15,10 @@ rule prepare_task:
 
 # An existing checkpoint (config `checkpoints`): linked into the layout training writes, then evaluated as a rung's.
 rule link_checkpoint:
-    input: EXP.external_input,
-    output: directory(EXP.checkpoint("{run}", "{step}")),
+    input: EXP.train.link_input,
+    output: directory(EXP.layout.checkpoint("{run}", "{step}")),
     wildcard_constraints: run=EXP.pattern("external"),
-    params: source=EXP.external_source,
+    params: job=EXP.job("link_checkpoint"),
     resources: **EXP.resources["prepare"],
     log: EXP.log("link/{run}/step{step}"),
     conda: "../envs/evaluate.yaml"
@@ -28,9 +26,9 @@ rule link_checkpoint:
 
 
 rule evaluate:
-    input: checkpoints=EXP.chunk_inputs, tasks=EXP.task_files, val=EXP.val_input,
-    output: EXP.evals("{run}", "{chunk}"),
-    params: checkpoints=EXP.chunk_checkpoints, evaluation=EXP.evaluate_options,
+    input: checkpoints=EXP.evaluation.chunk_inputs, tasks=EXP.evaluation.task_files, val=EXP.evaluation.val_input,
+    output: EXP.layout.evals("{run}", "{chunk}"),
+    params: job=EXP.job("evaluate"),
     threads: 1
     resources: **EXP.resources["evaluate"],
     group: "evaluate"
@@ -40,8 +38,8 @@ rule evaluate:
 
 
 rule collect_metrics:
-    input: EXP.run_evals,
-    output: EXP.metrics("{run}"),
+    input: EXP.evaluation.run_evals,
+    output: EXP.layout.metrics("{run}"),
     wildcard_constraints: run=EXP.pattern("evaluated"),
     resources: **EXP.resources["fit"],
     log: EXP.log("metrics/{run}"),
@@ -52,8 +50,8 @@ rule collect_metrics:
 # train.keep_checkpoints final: once a run's metrics are written, delete its intermediate checkpoints
 # (idempotent: a killed job deletes the rest when rerun). The flag lists them; rule all asks for it.
 rule release_checkpoints:
-    input: EXP.metrics("{run}"),
-    output: EXP.path("checkpoints", "{run}", "released.txt"),
+    input: EXP.layout.metrics("{run}"),
+    output: EXP.layout.released("{run}"),
     wildcard_constraints: run=EXP.pattern("trained"),
     resources: **EXP.resources["fit"],
     log: EXP.log("release/{run}"),

@@ -2,13 +2,13 @@
 # predictions and figures); then every output wrapped in report() with its caption.
 
 
-report: EXP.report_page_source
+report: str(Path(EXP.layout.report_page).absolute())
 
 
 rule report_page:
-    input: predictions=EXP.table("predictions"), figures=EXP.headline_figures,
-    output: EXP.report_page,
-    params: method=EXP.headline_method, experiment=EXP.name,
+    input: predictions=EXP.layout.table("predictions"), figures=EXP.fits.headline_figures,
+    output: EXP.layout.report_page,
+    params: job=EXP.job("report_page"),
     resources: **EXP.resources["fit"],
     log: EXP.log("report_page"),
     conda: "../envs/fit.yaml"

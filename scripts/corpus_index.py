@@ -1,6 +1,6 @@
-"""Workflow script: the n-gram index of the evaluated tasks (taskladder.data.write_decontamination_index)."""
+"""Workflow script: the n-gram index of every string the evaluated tasks show a model (decontamination)."""
 from taskladder.base.log import script
 from taskladder.corpus.decontaminate import write_decontamination_index
 
 with script(snakemake):
-    write_decontamination_index({"corpus": dict(snakemake.params.corpus)}, snakemake.output[0])
+    write_decontamination_index(snakemake.params.job, snakemake.output[0])

@@ -1,4 +1,4 @@
-"""Workflow script: one corpus input prepared into its part (taskladder.data.prepare_part)."""
+"""Workflow script: one corpus input -> its prepared part (dedup, decontaminate, tokenize, hold documents out)."""
 import os
 
 from taskladder.base.log import script
@@ -6,6 +6,5 @@ from taskladder.corpus.prepare import prepare_part
 
 with script(snakemake):
     os.environ.setdefault("RAYON_NUM_THREADS", str(snakemake.threads))  # the tokenizers' thread pool
-    p = snakemake.params
-    prepare_part({"seed": p.seed, "corpus": dict(p.corpus), "tokenizer": dict(p.tokenizer)},
-                 int(snakemake.wildcards.part), snakemake.output[0], snakemake.input.tokenizer, snakemake.input.index)
+    prepare_part(snakemake.params.job, int(snakemake.wildcards.part), snakemake.output[0], snakemake.input.tokenizer,
+                 snakemake.input.index)

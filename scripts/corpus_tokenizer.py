@@ -1,4 +1,4 @@
-"""Workflow script: the corpus tokenizer, trained or loaded, saved (taskladder.data.prepare_tokenizer)."""
+"""Workflow script: the corpus's tokenizer (a BPE trained on it, or the configured one)."""
 import os
 
 from taskladder.base.log import script
@@ -6,6 +6,4 @@ from taskladder.corpus.tokenizer import prepare_tokenizer
 
 with script(snakemake):
     os.environ.setdefault("RAYON_NUM_THREADS", str(snakemake.threads))  # the tokenizers' thread pool
-    p = snakemake.params
-    prepare_tokenizer({"corpus": dict(p.corpus), "tokenizer": dict(p.tokenizer)}, snakemake.output[0],
-                      snakemake.input[0])
+    prepare_tokenizer(snakemake.params.job, snakemake.output[0], snakemake.input[0])

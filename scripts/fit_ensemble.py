@@ -1,12 +1,8 @@
-"""Workflow script: an ensemble of the other methods, weighted by their backtests (taskladder.ensemble)."""
-from taskladder.analyses.groups import tag
+"""Workflow script: an ensemble of the other methods, weighted by their backtests (taskladder.fit.ensemble)."""
 from taskladder.base.log import script
-from taskladder.fit.ensemble import fit_and_write
+from taskladder.fit.ensemble import EnsembleJob, run_ensemble_job
 
 with script(snakemake):
-    p = snakemake.params
-    fit_and_write(snakemake.wildcards.method, p.spec, snakemake.input.predictions, snakemake.input.backtest,
-                  snakemake.input.draws, list(snakemake.input.ladder), p.tasks, p.options, p.interval,
-                  dict(snakemake.output.items()))
-    if snakemake.wildcards.get("group"):
-        tag(snakemake.output, snakemake.wildcards.group)
+    i = snakemake.input
+    run_ensemble_job(EnsembleJob(**snakemake.params.job), list(i.predictions), list(i.backtest), list(i.draws),
+                     list(i.ladder), dict(snakemake.output))

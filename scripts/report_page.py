@@ -1,4 +1,4 @@
-"""Workflow script: the report's first page (taskladder.report.first_page)."""
+"""Workflow script: the report's first page (the headline method's predictions and figures)."""
 import pandas as pd
 
 from taskladder.base.files import write_text
@@ -6,6 +6,6 @@ from taskladder.base.log import script
 from taskladder.report.page import first_page
 
 with script(snakemake):
-    page = first_page(pd.read_csv(snakemake.input.predictions), snakemake.params.method, snakemake.input.figures,
-                      snakemake.params.experiment)
-    write_text(page, snakemake.output[0])
+    job = snakemake.params.job
+    write_text(first_page(pd.read_csv(snakemake.input.predictions), job["method"], snakemake.input.figures,
+                          job["experiment"]), snakemake.output[0])

@@ -1,4 +1,4 @@
-"""Workflow script: train one run up to a checkpoint (taskladder.train.train_job; torchrun if train.nproc > 1)."""
+"""Workflow script: train one run of the ladder up to checkpoint `step` (resuming from the newest complete one)."""
 from pathlib import Path
 
 from taskladder.base.config import runtime_options
@@ -6,6 +6,7 @@ from taskladder.base.log import script
 from taskladder.train.launch import train_job
 
 with script(snakemake):
-    train_job(snakemake.params.rung, runtime_options("train", snakemake.params.train, snakemake.config),
+    job = snakemake.params.job
+    train_job(job["rung"], runtime_options("train", job["options"], snakemake.config),
               Path(snakemake.input.manifest).parent, int(snakemake.wildcards.step), snakemake.output[0],
               snakemake.log[0])

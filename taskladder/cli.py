@@ -18,8 +18,6 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from taskladder.base.config import ConfigError, load_config
 from taskladder.base.log import setup_logging
 from taskladder.base.metrics_table import InputError
@@ -119,15 +117,12 @@ def _fit_args(p):
 
 
 def fit_command(args) -> None:
-    from taskladder.analyses.summary import write_summary
-    from taskladder.fit import ensemble
-    from taskladder.fit.methods import fit_and_write
-    from taskladder.report import figures
-    from taskladder.workflow.experiment import (
-        ENSEMBLE_TABLES,
-        METHOD_TABLES,
-        fit_options,
-    )
+    """The workflow's fit stage on a metrics directory: the same jobs (taskladder.workflow.fitting), in order."""
+    from taskladder.analyses.summary import ANALYSIS_TABLES, TABLES, run_summary_job
+    from taskladder.fit.ensemble import members, run_ensemble_job
+    from taskladder.fit.methods import run_fit_job
+    from taskladder.workflow.fitting import ensemble_job, fit_job, summary_job
+    from taskladder.workflow.layout import Layout
 
     config = _load(args)
     targets = dict(args.target)
@@ -144,35 +139,26 @@ def fit_command(args) -> None:
     if unknown:
         raise ConfigError(f"--method {unknown[0]}: not defined; methods: {sorted(config['methods'])}")
     out = _output(args.out, directory=True)
-    options, tasks = fit_options(config), config["fit"]["tasks"]
-    tables = {m: {t: out / "methods" / m / f"{t}.csv" for t in
-                  (ENSEMBLE_TABLES if "ensemble" in config["methods"][m] else METHOD_TABLES)} for m in methods}
-    fitted = [m for m in methods if "ensemble" not in config["methods"][m]]
-    for name in fitted:
-        fit_and_write(name, config["methods"][name], ladder_files, target_files, targets, tasks, options, tables[name],
-                      interval=config["intervals"])
-    for name in [m for m in methods if m not in fitted]:
-        spec = config["methods"][name]["ensemble"]
-        member_files = {t: [tables[m][t] for m in ensemble.members(config["methods"], name) if m in tables]
-                        for t in ("predictions", "backtest", "draws")}
-        ensemble.fit_and_write(name, spec, **member_files, ladder_files=ladder_files, tasks=tasks, options=options,
-                               interval=config["intervals"], out=tables[name])
+    layout = Layout(out, figure_format=config["figures"]["format"])
+    ensembles = [m for m in methods if "ensemble" in config["methods"][m]]
+    tables = {m: layout.method_tables(m, m in ensembles) for m in methods}
+    for name in [m for m in methods if m not in ensembles]:
+        run_fit_job(fit_job(config, name, targets), ladder_files, target_files, [], tables[name])
+    for name in ensembles:
+        member = [tables[m] for m in members(config["methods"], name) if m in tables]
+        run_ensemble_job(ensemble_job(config, name), *([t[k] for t in member] for k in ("predictions", "backtest",
+                                                                                          "draws")),
+                         ladder_files, tables[name])
     inputs = {t: [p[t] for p in tables.values() if t in p] for t in ("predictions", "fits", "backtest", "calibration",
                                                                       "weights")}
-    outputs = {"predictions": out / "predictions.csv", "fits": out / "fits.csv",
-               **{t: out / "analyses" / f"{t}.csv" for t in ("backtest", "calibration", "predictability")}}
-    summary = write_summary(inputs | {"ladder": ladder_files}, outputs, config["methods"], tasks, options,
-                            config["flags"])
+    outputs = {t: layout.table(t) for t in TABLES} | {t: layout.analysis(t) for t in ANALYSIS_TABLES}
+    run_summary_job(summary_job(config), inputs | {"ladder": ladder_files}, outputs)
     if args.figures:
-        fig = config["figures"]
-        for name in fitted:
-            frames = [pd.read_csv(tables[name][k]) for k in ("fits", "points")]
-            mine = summary["predictions"][summary["predictions"]["method"] == name]
-            figures.method_figures(frames[0], mine, frames[1],
-                                 {f: out / "figures" / name / f"{f}.{fig['format']}" for f in figures.FIGURES}, **fig)
-        for name in [m for m in methods if m not in fitted]:
-            figures.members_figure(summary["predictions"], pd.read_csv(tables[name]["weights"]),
-                                 out / "figures" / name / f"members.{fig['format']}", name, **fig)
+        from taskladder.report.jobs import figures_job
+
+        for name in methods:
+            figures_job(name, {"figures": config["figures"]}, tables[name] | {"summary": outputs["predictions"]},
+                        layout.figures(name, name in ensembles))
     print(f"wrote {outputs['predictions']}, {outputs['fits']} and {out / 'analyses'}")
 
 
@@ -218,14 +204,16 @@ def check_command(args) -> None:
     from taskladder.workflow.experiment import plan
 
     exp = plan(_load(args), warn=lambda msg: print(f"warning: {msg}", file=sys.stderr))
-    checkpoints = sum(len(s) for s in exp.checkpoints.values())
-    here = ", ".join([f"{len(exp.trained)} trained here"] * bool(exp.trained or not exp.external)
-                     + [f"{len(exp.external)} of existing checkpoints"] * bool(exp.external))
-    trained = (f", {here} ({checkpoints} checkpoints of {len(exp.checkpoints)} runs to "
-               f"evaluate on {len(exp.eval_tasks)} tasks)") if exp.checkpoints else ", all imported"
-    groups = f" in groups {exp.groups} (a ladder each)" if exp.groups else ""
-    print(f"{args.configfile or 'config'}: valid. Experiment {exp.name} ({exp.results}): {len(exp.ladder_runs)} "
-          f"ladder runs{groups}{trained}; targets {list(exp.targets)}; methods {list(exp.methods)}; tasks {exp.tasks}")
+    runs, ckpts = exp.runs, exp.train.checkpoints
+    checkpoints = sum(len(s) for s in ckpts.values())
+    here = ", ".join([f"{len(runs.trained)} trained here"] * bool(runs.trained or not runs.external)
+                     + [f"{len(runs.external)} of existing checkpoints"] * bool(runs.external))
+    trained = (f", {here} ({checkpoints} checkpoints of {len(ckpts)} runs to "
+               f"evaluate on {len(exp.evaluation.tasks)} tasks)") if ckpts else ", all imported"
+    groups = f" in groups {runs.groups} (a ladder each)" if runs.groups else ""
+    print(f"{args.configfile or 'config'}: valid. Experiment {exp.name} ({exp.results}): {len(runs.ladder_runs)} "
+          f"ladder runs{groups}{trained}; targets {list(runs.targets)}; methods {list(exp.fits.methods)}; "
+          f"tasks {exp.fits.tasks}")
 
 
 SUBCOMMANDS = {  # name -> (help, add_arguments(parser), run(args))

@@ -9,7 +9,7 @@ from taskladder.imports.entry import KNOWN_TASKS
 from taskladder.imports.tables import read_olmo_ladder
 from taskladder.synthetic.ladders import write_example
 from taskladder.synthetic.truth import SIZES, TARGET
-from taskladder.workflow.experiment import fit_options
+from taskladder.workflow.fitting import fit_options
 
 
 def _run(name, n, tokens, losses, accs):
@@ -57,7 +57,8 @@ def test_compute_vs_error_on_the_synthetic_ladder(tmp_path):
     config = load_config(ROOT / "configs" / "synthetic.yaml", {"fit.multistart": 0})
     assert paper.largest_run(metrics) == "1B-10xC"
     table = paper.compute_vs_error(metrics, name, target, "two_step", config["methods"]["two_step"],
-                                      ["piqa"], fit_options(config), orders=("n", "xc"))
+                                      ["piqa"], fit_options(config), config["intervals"],
+                                   orders=("n", "xc"))
     # one size (four runs) cannot fit step 1's five parameters, so each order starts at two groups
     assert table[table.order == "n"]["runs"].tolist() == [8, 12, 16]
     assert table[table.order == "xc"]["runs"].tolist() == [8, 12, 16]

@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import intervals
 from test_intervals import OPTIONS, SIZES, TARGET, synthetic_ladder
 
 from taskladder.base.config import paper_methods
@@ -38,10 +39,10 @@ def test_backtests_read_no_target_data():
     """The same backtests whatever the targets are and whether they were measured."""
     metrics = synthetic_ladder(["piqa"], seed=0)
     method = paper_methods()["two_step"]
-    bare = run_method("two_step", method, metrics, {}, ["piqa"], OPTIONS, interval={"draws": 10})
+    bare = run_method("two_step", method, metrics, {}, ["piqa"], OPTIONS, intervals(draws=10))
     measured = metrics[metrics.run == metrics.run.iloc[-1]].assign(run="big")
     full = run_method("two_step", method, metrics, {"big": dict(TARGET, metrics=measured)}, ["piqa"], OPTIONS,
-                      interval={"draws": 10})
+                      intervals(draws=10))
     np.testing.assert_array_equal(bare.backtest[["pred", "lo", "hi"]].to_numpy(), full.backtest[["pred", "lo", "hi"]].to_numpy())
     assert {"error", "covered"} <= set(full.backtest.columns)
     np.testing.assert_allclose(full.backtest["error"], full.backtest["pred"] - full.backtest["actual"])

@@ -249,7 +249,7 @@ TARGETS = {
 @pytest.mark.parametrize("case", sorted(TARGETS))
 def test_bad_target(case, metrics, capsys):
     code, err = run_cli(["fit", metrics, "--target", TARGETS[case], "-o", metrics.parent / "out"], capsys)
-    assert code == 2 and f"argument --target: expected NAME=N,D" in err and "both > 0" in err, err
+    assert code == 2 and "argument --target: expected NAME=N,D" in err and "both > 0" in err, err
     assert TARGETS[case] in err and not (metrics.parent / "out").exists()
 
 

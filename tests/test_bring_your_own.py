@@ -13,21 +13,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, intervals
 from test_workflow import (
     SNAKEMAKE,
-    files_with_mtimes,
     planned_jobs,
     planned_outputs,
     snakemake,
 )
 
 from taskladder.analyses.groups import cell_name, compare, tag
-from taskladder.base.config import ConfigError, load_config, paper_methods
+from taskladder.base.config import load_config, paper_methods
 from taskladder.base.files import write_csv
 from taskladder.base.metrics_table import InputError, read_metrics
 from taskladder.cli import main
-from taskladder.fit.methods import fit_and_write
+from taskladder.fit.methods import FitJob, MethodResult, run_fit_job
 from taskladder.fit.points import FitError
 from taskladder.imports.sources import read_table
 from taskladder.imports.tables import read_entry
@@ -78,42 +77,42 @@ def check(config: dict, folder: Path, capsys) -> tuple[int, str, str]:
 
 def test_a_table_is_read_into_runs_groups_and_import_jobs(sweep):
     exp = plan(load_config(overrides=sweep_config()), warn=lambda msg: None)
-    assert exp.groups == ["curated", "noisy", "web"] and len(exp.ladder_runs) == 48
-    assert exp.run_groups["web-1B-10xC"] == "web" and "web-3B-5xC" not in exp.ladder_runs
+    assert exp.runs.groups == ["curated", "noisy", "web"] and len(exp.runs.ladder_runs) == 48
+    assert exp.runs.group_of["web-1B-10xC"] == "web" and "web-3B-5xC" not in exp.runs.ladder_runs
     # one import job per entry and group; a run's metrics are its group's table
-    assert exp.metrics("web-1B-10xC") == "results/sweep-example/metrics/sweep/web.csv"
-    assert exp.metrics_of(exp.ladder_of("web")) == ["results/sweep-example/metrics/sweep/web.csv"]
+    assert exp.imports.metrics("web-1B-10xC") == "results/sweep-example/metrics/sweep/web.csv"
+    assert exp.imports.metrics_of(exp.runs.ladder_of("web")) == ["results/sweep-example/metrics/sweep/web.csv"]
     assert exp.pattern("grouped") == "sweep|sweep\\-3B" and exp.pattern("table") == "^$"
     # each group's ladder is fitted on its own; the target 3B-5xC is measured by that group's 3B run
     w = SimpleNamespace(method="two_step", group="noisy")
-    assert exp.fit_inputs(w) == {"ladder": ["results/sweep-example/metrics/sweep/noisy.csv"],
+    assert exp.fits.fit_inputs(w) == {"ladder": ["results/sweep-example/metrics/sweep/noisy.csv"],
                                  "targets": ["results/sweep-example/metrics/sweep-3B/noisy.csv"], "others": []}
-    assert exp.target_specs(w)["3B-5xC"]["run"] == "noisy-3B-5xC" and "run" not in exp.target_specs(w)["7B-4T"]
-    assert exp.method_tables("two_step", "noisy")["predictions"] == \
+    assert exp.runs.targets["3B-5xC"].spec("noisy")["run"] == "noisy-3B-5xC" and "run" not in exp.runs.targets["7B-4T"].spec("noisy")
+    assert exp.fits.tables("two_step", "noisy")["predictions"] == \
         "results/sweep-example/methods/two_step/noisy/predictions.csv"
-    assert exp.analysis("group_comparison") in exp.outputs
-    assert "variance" in exp.skipped and exp.cve_target is None  # one checkpoint per run; one ladder per group
+    assert exp.layout.analysis("group_comparison") in exp.outputs
+    assert "variance" not in exp.fits.analyses and exp.fits.cve_target is None  # one checkpoint per run; one ladder per group
 
 
 def test_an_edited_row_changes_only_its_groups_digest(sweep):
     config = sweep_config()
-    before = plan(load_config(overrides=copy.deepcopy(config)), warn=lambda msg: None).imported_tables["sweep"]
+    before = plan(load_config(overrides=copy.deepcopy(config)), warn=lambda msg: None).runs.tables["sweep"]
     table = pd.read_csv("examples/sweep/sweep.csv")
     table.loc[table["model"] == "web-370M-2xC", "piqa_bpb"] *= 1.01
     table.to_csv("examples/sweep/sweep.csv", index=False)
-    after = plan(load_config(overrides=copy.deepcopy(config)), warn=lambda msg: None).imported_tables["sweep"]
+    after = plan(load_config(overrides=copy.deepcopy(config)), warn=lambda msg: None).runs.tables["sweep"]
     assert {g for g in before.digests if before.digests[g] != after.digests[g]} == {"web"}
 
 
 def test_an_experiment_without_groups_keeps_its_layout():
     config = load_config(ROOT / "configs" / "synthetic.yaml")
     exp = plan(config)
-    assert exp.groups == [] and exp.parts == [None]
-    assert exp.method_tables("two_step")["fits"] == "results/synthetic/methods/two_step/fits.csv"
-    assert exp.figure("two_step", "step1") == "results/synthetic/figures/two_step/step1.png"
-    assert exp.metrics("190M-1xC") == "results/synthetic/metrics/190M-1xC.csv"
-    assert "groups" not in exp.summary_params and "group_comparison" not in exp.analyses
-    assert exp.target_specs() == {"7B-4T": {"n": TARGET[1], "d": TARGET[2], "flops": None}}
+    assert exp.runs.groups == [] and exp.runs.parts == [None]
+    assert exp.fits.tables("two_step")["fits"] == "results/synthetic/methods/two_step/fits.csv"
+    assert exp.layout.figure("two_step", "step1") == "results/synthetic/figures/two_step/step1.png"
+    assert exp.imports.metrics("190M-1xC") == "results/synthetic/metrics/190M-1xC.csv"
+    assert exp.fits.summary_job()["groups"] is None and "group_comparison" not in exp.fits.analyses
+    assert {t.name: t.spec() for t in exp.runs.targets.values()} == {"7B-4T": {"n": TARGET[1], "d": TARGET[2], "flops": None}}
 
 
 TABLE_ERRORS = {  # edit of the sweep table or config -> the message
@@ -209,14 +208,16 @@ def test_metrics_of_accuracy_only_are_read_and_fitted_by_what_needs_no_task_loss
     options = {"final_checkpoints": 5, "target_checkpoints": 5, "drop_first": 0.1, "window": 5, "huber_delta": 1e-3,
                "multistart": 0, "chance": {}, "seed": 0}
     targets = {"7B-4T": {"n": TARGET[1], "d": TARGET[2], "flops": None}}
-    out = {t: tmp_path / f"{t}.csv" for t in ("fits", "predictions")}
-    result = fit_and_write("single_step", paper_methods()["single_step"], [tmp_path / "ladder.csv"], [], targets,
-                           ["piqa"], options, out, interval={"draws": 0})
+    out = {t: tmp_path / f"{t}.csv" for t in MethodResult.TABLES}
+
+    def job(method: str) -> FitJob:
+        return FitJob(method, paper_methods()[method], ["piqa"], options, intervals(draws=0), targets)
+
+    result = run_fit_job(job("single_step"), [tmp_path / "ladder.csv"], [], [], out)
     assert result.predictions["pred_acc"].between(0, 1).all()
     with pytest.raises(FitError, match=r"method two_step, task piqa: no task loss \(task_loss\) in the metrics of run "
                                        r"190M-1xC; this method needs it"):
-        fit_and_write("two_step", paper_methods()["two_step"], [tmp_path / "ladder.csv"], [], targets, ["piqa"],
-                      options, out, interval={"draws": 0})
+        run_fit_job(job("two_step"), [tmp_path / "ladder.csv"], [], [], out)
     truth.loc[truth.index[3], "task_loss"] = 1.0
     write_csv(truth, tmp_path / "ladder.csv")
     with pytest.raises(ValueError, match=r"ladder.csv: row 2, column 'task_loss': expected a number, found ''"):
@@ -248,15 +249,15 @@ def test_existing_checkpoints_are_evaluated_as_rungs(tmp_path, capsys):
     exp = plan(load_config(overrides=config), warn=warnings.append)
     assert warnings == ["analyses.variance: not run: the ladder's runs have at most 1 checkpoint(s), fewer than "
                         "analyses.variance.last = 10"]
-    assert exp.ladder_runs == [f"r{k}" for k in range(6)] and exp.train_runs == [] and exp.final_checkpoints == []
-    assert exp.evaluated_runs == [*exp.ladder_runs, "big"] and exp.targets["big"].runs == {None: "big"}
+    assert exp.runs.ladder_runs == [f"r{k}" for k in range(6)] and exp.train.runs == [] and exp.train.final_checkpoints == []
+    assert exp.train.evaluated_runs == [*exp.runs.ladder_runs, "big"] and exp.runs.targets["big"].runs == {None: "big"}
     w = SimpleNamespace(run="r0", step="0000010")
-    assert exp.external_source(w) == {"path": str(tmp_path / "ck0"),
+    assert exp.train.link_job(w) == {"path": str(tmp_path / "ck0"),
                                       "info": {"run": "r0", "n": 1000, "step": 10, "tokens": 100}}
-    assert exp.external_input(w) == [str(tmp_path / "ck0")] and exp.val_input(w) == []  # no LM loss
-    assert exp.external_input(SimpleNamespace(run="big", step="0000090")) == []  # a hub checkpoint
-    assert exp.chunk_inputs(SimpleNamespace(run="r0", chunk="step0000010-0000010")) == [exp.checkpoint("r0", 10)]
-    assert exp.fit_inputs(SimpleNamespace(method="two_step"))["targets"] == [exp.metrics("big")]
+    assert exp.train.link_input(w) == [str(tmp_path / "ck0")] and exp.evaluation.val_input(w) == []  # no LM loss
+    assert exp.train.link_input(SimpleNamespace(run="big", step="0000090")) == []  # a hub checkpoint
+    assert exp.evaluation.chunk_inputs(SimpleNamespace(run="r0", chunk="step0000010-0000010")) == [exp.layout.checkpoint("r0", 10)]
+    assert exp.fits.fit_inputs(SimpleNamespace(method="two_step"))["targets"] == [exp.imports.metrics("big")]
     config["methods"] = {"lm_loss": {}}
     code, _, err = check(config, tmp_path, capsys)
     assert code == 2 and "methods.lm_loss: needs lm_loss (the LM loss), which existing checkpoints" in err, err
@@ -301,15 +302,15 @@ def test_groups_of_run_logs_and_of_checkpoints(tmp_path):
     for name, entry in config["imported"].items():
         entry["group"] = "a" if name.startswith(("190M", "760M")) else "b"
     exp = plan(config)
-    assert exp.groups == ["a", "b"] and exp.ladder_of("b")[0] == "370M-1xC"
-    assert exp.summary_params["groups"]["a"] == exp.ladder_of("a") and len(exp.ladder_of("a")) == 8
-    assert exp.fit_inputs(SimpleNamespace(method="two_step", group="a"))["targets"] == [exp.metrics("7B-4T")]
+    assert exp.runs.groups == ["a", "b"] and exp.runs.ladder_of("b")[0] == "370M-1xC"
+    assert exp.fits.summary_job()["groups"]["a"] == exp.runs.ladder_of("a") and len(exp.runs.ladder_of("a")) == 8
+    assert exp.fits.fit_inputs(SimpleNamespace(method="two_step", group="a"))["targets"] == [exp.imports.metrics("7B-4T")]
     config = checkpoints_config(tmp_path)
     for k, item in enumerate(config["checkpoints"]):
         item["group"] = "x" if k % 2 else "y"
     exp = plan(load_config(overrides=config), warn=lambda msg: None)
-    assert exp.groups == ["x", "y"] and exp.ladder_of("x") == ["r1", "r3", "r5"]
-    assert exp.method_tables("two_step", "x")["fits"] == "results/ck/methods/two_step/x/fits.csv"
+    assert exp.runs.groups == ["x", "y"] and exp.runs.ladder_of("x") == ["r1", "r3", "r5"]
+    assert exp.fits.tables("two_step", "x")["fits"] == "results/ck/methods/two_step/x/fits.csv"
 
 
 def test_groups_compared_at_targets_and_at_the_ladders_largest_size():

@@ -81,10 +81,10 @@ def test_plan_skips_a_target_whose_file_is_absent(paper_logs):
     config = load_config(ROOT / "configs" / "olmo-paper-import.yaml", {"olmo_ladder_dir": str(paper_logs)})
     warnings = []
     exp = plan(config, warn=warnings.append)
-    assert len(exp.ladder_runs) == 16
-    assert "7B-4T" in exp.targets
+    assert len(exp.runs.ladder_runs) == 16
+    assert "7B-4T" in exp.runs.targets
     if not (paper_logs / "peteish13_eval_final.csv").exists():
-        assert "13B-5T" not in exp.targets
+        assert "13B-5T" not in exp.runs.targets
         assert any("13B-5T" in w and "skipping" in w for w in warnings)
 
 

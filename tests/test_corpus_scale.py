@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from taskladder.base.config import validate
-from taskladder.corpus import inputs
+from taskladder.corpus import inputs, instances
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_RSS_MB = 1500

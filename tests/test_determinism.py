@@ -14,7 +14,7 @@ PROBE = """
 import sys
 import numpy as np, pandas as pd
 from taskladder.base.config import load_config
-from taskladder.workflow.experiment import fit_options
+from taskladder.workflow.fitting import fit_options
 from taskladder.imports.tables import read_olmo_ladder
 from taskladder.fit.methods import run_method
 shuffle, logs = sys.argv[1] == "shuffle", sys.argv[2]
@@ -30,7 +30,7 @@ target = {"n": 6887575552, "d": 3945065873408}
 out = []
 for method in ("taskce", "single_step"):
     r = run_method(method, config["methods"][method], ladder, {"7B-4T": target}, tasks, fit_options(config),
-                   interval={"draws": 4})
+                   {**config["intervals"], "draws": 4})
     out += [r.predictions, r.backtest.drop(columns=["covered"])]
 pd.concat(out).to_csv(sys.stdout, index=False, float_format="%.17g")
 """

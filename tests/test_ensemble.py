@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import intervals
 from test_intervals import OPTIONS, TARGET, synthetic_ladder
 
 from taskladder.base.config import paper_methods
@@ -35,10 +36,11 @@ def test_ensemble_combines_the_members_draw_by_draw():
     tasks = ["piqa", "hellaswag"]
     metrics = synthetic_ladder(tasks, seed=2)
     methods = paper_methods()
-    members = {m: run_method(m, methods[m], metrics, {"big": TARGET}, tasks, OPTIONS, interval={"draws": 30})
+    members = {m: run_method(m, methods[m], metrics, {"big": TARGET}, tasks, OPTIONS, intervals(draws=30))
                for m in ("two_step", "flops")}
     cat = lambda t: pd.concat([getattr(r, t) for r in members.values()], ignore_index=True)  # noqa: E731
-    result, weights = ensemble.combine(cat("predictions"), cat("backtest"), cat("draws"), list(members), 0.9)
+    result, weights = ensemble.combine(cat("predictions"), cat("backtest"), cat("draws"), list(members), 0.9,
+                                       "ensemble", 4, (), 3)
     p = result.predictions.set_index("task")
     for task in tasks:
         w = weights[weights.task == task].set_index("method")["weight"]

@@ -103,10 +103,11 @@ def test_checkpoint_that_fails_to_load(experiment, tmp_path):
 
 def test_lm_eval_model_equals_hf(experiment):
     """`--model taskladder` gives lm-eval's `hf` log-likelihoods (same tokenization and truncation)."""
-    import taskladder.evaluate.lm_eval_model  # noqa: F401  (registers "taskladder")
     from lm_eval.api.instance import Instance
     from lm_eval.api.registry import get_model
     from lm_eval.models.huggingface import HFLM
+
+    import taskladder.evaluate.lm_eval_model  # noqa: F401  (registers "taskladder")
 
     root, ckpts, paths, val = experiment
     task = fake_task("x", n=3)
@@ -144,7 +145,7 @@ EXP = Experiment(config, "t", Path("results/t"), imported={{}}, trained=["a", "b
                  checkpoints={{"a": [0, 10, 20], "b": [0, 10, 20]}}, eval_tasks=plan(config["evaluation"]))
 include: {str(ROOT / "rules" / "evaluate.smk")!r}
 rule all:
-    input: EXP.metrics_of(["a", "b"])
+    input: EXP.imports.metrics_of(["a", "b"])
 """)
     return results
 

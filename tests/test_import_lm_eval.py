@@ -47,10 +47,11 @@ def lm_eval_run(out_dir, checkpoints, tasks_dir, log_samples):
     """What `lm_eval --model taskladder --model_args pretrained=CKPT --output_path OUT [--log_samples]` writes for
     each checkpoint (lm-eval's evaluator and its EvaluationTracker, as its command line calls them), and the
     manifest."""
-    import taskladder.evaluate.lm_eval_model  # noqa: F401  (registers the "taskladder" model)
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
+
+    import taskladder.evaluate.lm_eval_model  # noqa: F401  (registers the "taskladder" model)
 
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
     listed = []

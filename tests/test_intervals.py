@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import intervals as interval_options
 
 from taskladder.base.config import paper_methods
 from taskladder.fit import intervals
@@ -76,7 +77,7 @@ def test_resamples_keep_every_size_and_are_the_same_for_every_method():
 def test_intervals_contain_the_prediction_and_cover_the_spread_of_minima():
     metrics = synthetic_ladder(["piqa", "hellaswag"], seed=1)
     result = run_method("two_step", paper_methods()["two_step"], metrics, {"big": TARGET}, ["piqa", "hellaswag"],
-                        OPTIONS, interval={"draws": 40})
+                        OPTIONS, interval_options(draws=40))
     p = result.predictions
     assert ((p.pred_lo < p.pred_acc) & (p.pred_acc < p.pred_hi) & (p.pred_lo >= 0) & (p.pred_hi <= 1)).all()
     assert ((p.loss_lo < p.pred_loss) & (p.pred_loss < p.loss_hi)).all()
@@ -89,7 +90,7 @@ def test_intervals_contain_the_prediction_and_cover_the_spread_of_minima():
 def test_no_draws_means_no_intervals():
     metrics = synthetic_ladder(["piqa"], seed=1)
     result = run_method("two_step", paper_methods()["two_step"], metrics, {"big": TARGET}, ["piqa"], OPTIONS,
-                        interval={"draws": 0})
+                        interval_options(draws=0))
     assert result.predictions[["pred_lo", "pred_hi", "loss_lo", "loss_hi"]].isna().all().all()
     assert result.backtest.empty
 
@@ -102,7 +103,7 @@ def test_90_percent_intervals_cover_the_truth_of_synthetic_ladders():
     hits, widths = [], []
     for rep in range(100):
         result = run_method("two_step", paper_methods()["two_step"], synthetic_ladder(tasks, seed=100 + rep),
-                            {"big": TARGET}, tasks, OPTIONS, interval={"draws": 100})
+                            {"big": TARGET}, tasks, OPTIONS, interval_options(draws=100))
         for row in result.predictions.itertuples():
             truth = true_accuracy(row.task, true_task_loss(row.task, TARGET["n"], TARGET["d"]))[0]
             hits.append(row.pred_lo <= truth <= row.pred_hi)

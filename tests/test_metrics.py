@@ -9,6 +9,7 @@ import torch
 from taskladder.evaluate import metrics
 from taskladder.evaluate.checkpoint import (
     evaluate_task,
+    lm_loss,
     load_checkpoint,
     write_random_checkpoint,
 )
@@ -106,7 +107,7 @@ def test_parity_with_icl_metric_all_tasks(checkpoint, name):
 def test_lm_loss_equals_transformers_loss(checkpoint):
     model, tokenizer, _, _ = checkpoint
     tokens = np.random.default_rng(0).integers(0, 50000, 3 * 64 + 10)
-    out = metrics.lm_loss(model, tokens, seq_len=64, batch_size=2, tokenizer=tokenizer)
+    out = lm_loss(model, tokens, seq_len=64, batch_size=2, tokenizer=tokenizer)
     with torch.inference_mode():
         x = torch.from_numpy(tokens[:192]).view(3, 64)
         ref = float(model(input_ids=x, labels=x).loss)
@@ -114,4 +115,4 @@ def test_lm_loss_equals_transformers_loss(checkpoint):
     assert out["lm_tokens"] == 3 * 63
     assert out["lm_bpb"] > 0
     with pytest.raises(ValueError, match="fewer than one window"):
-        metrics.lm_loss(model, tokens[:10], seq_len=64)
+        lm_loss(model, tokens[:10], seq_len=64)

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, intervals
 
 from taskladder.base.config import load_config
 from taskladder.fit import laws
@@ -14,7 +14,8 @@ from taskladder.imports.entry import KNOWN_TASKS
 from taskladder.imports.tables import read_olmo_ladder
 from taskladder.synthetic.ladders import write_example
 from taskladder.synthetic.truth import TARGET, TRUE_LAWS, true_accuracy, true_task_loss
-from taskladder.workflow.experiment import fit_options, plan
+from taskladder.workflow.experiment import plan
+from taskladder.workflow.fitting import fit_options
 
 # paper Figure 2: chained predictions for 7B-4T, accuracy points
 FIGURE2 = {"mmlu": 48.4, "hellaswag": 82.5, "arc_challenge": 51.5, "arc_easy": 76.6, "piqa": 81.2, "csqa": 75.7,
@@ -25,17 +26,17 @@ TABLE7 = {task: TRUE_LAWS[task] for task in FIGURE2}
 
 def _ladder(config, tasks=KNOWN_TASKS):
     exp = plan(config, warn=lambda m: None)
-    ladder = pd.concat([read_olmo_ladder(r.path, r.name, r.n, tasks) for r in exp.imported.values() if r.ladder],
+    ladder = pd.concat([read_olmo_ladder(r.path, r.name, r.n, tasks) for r in exp.runs.imported.values() if r.ladder],
                        ignore_index=True)
-    targets = {t.name: dict(t.as_dict(), metrics=read_olmo_ladder(t.path, t.name, t.n, tasks))
-               for t in exp.targets.values()}
+    targets = {t.name: dict(t.spec(), metrics=read_olmo_ladder(t.path, t.name, t.n, tasks))
+               for t in exp.runs.targets.values()}
     return exp, ladder, targets
 
 
 def _fit(config, method="two_step", draws=0):
     exp, ladder, targets = _ladder(config)
-    result = run_method(method, config["methods"][method], ladder, targets, exp.tasks, fit_options(config),
-                        interval={"draws": draws})
+    result = run_method(method, config["methods"][method], ladder, targets, exp.fits.tasks, fit_options(config),
+                        intervals(draws=draws))
     return result.fits, result.predictions, result.points
 
 
@@ -110,7 +111,7 @@ def test_single_step_hellaswag_lowest_minimum_is_the_papers(paper_logs):
                          {"olmo_ladder_dir": str(paper_logs), "fit.tasks": ["hellaswag"]})
     exp, ladder, targets = _ladder(config, ["hellaswag"])
     result = run_method("single_step", config["methods"]["single_step"], ladder, {"7B-4T": targets["7B-4T"]},
-                        ["hellaswag"], fit_options(config), interval={"draws": 0})
+                        ["hellaswag"], fit_options(config), intervals(draws=0))
     assert 100 * result.predictions.rel_error[0] == pytest.approx(0.5, abs=0.1)
     assert result.fits.objective[0] == pytest.approx(9.89e-5, rel=0.01)
 
@@ -131,9 +132,9 @@ def test_a_ladder_of_one_model_size_is_refused_naming_method_and_task():
     method = load_config(ROOT / "configs" / "synthetic.yaml")["methods"]["two_step"]
     options = fit_options(load_config(ROOT / "configs" / "synthetic.yaml"))
     with pytest.raises(FitError, match=r"method two_step, task piqa: every ladder run has the same model size N"):
-        run_method("two_step", method, _one_task([1e8]), {}, ["piqa"], options, interval={"draws": 0})
+        run_method("two_step", method, _one_task([1e8]), {}, ["piqa"], options, intervals(draws=0))
     with pytest.raises(FitError, match=r"method two_step, task piqa: step 1 has 4 ladder point\(s\).*5 parameters"):
         run_method("two_step", method, _one_task([1e8, 2e8], xcs=(1, 2)), {}, ["piqa"], options,
-                   interval={"draws": 0})
+                   intervals(draws=0))
     run_method("two_step", method, _one_task([1e8, 2e8, 4e8], xcs=(1, 2)), {}, ["piqa"], options,
-               interval={"draws": 0})  # 6 points, 2 sizes and 2 token counts: enough
+               intervals(draws=0))  # 6 points, 2 sizes and 2 token counts: enough

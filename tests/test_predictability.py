@@ -2,7 +2,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import intervals
 
+from taskladder.base.config import defaults
 from taskladder.fit import predictability
 from taskladder.fit.smoothing import Run
 
@@ -69,7 +71,7 @@ def test_flags_name_every_reason():
     backtest = pd.DataFrame({"method": ["a", "b"], "task": ["piqa", "piqa"], "pred": [0.5, 0.5], "actual": [0.49, 0.40]})
     fits = pd.DataFrame({"method": ["a"], "task": ["csqa"], "converged": [False]})
     calibration = pd.DataFrame({"method": ["a", "b"], "factor": [1.0, np.nan]})
-    flags = predictability.flags(predictions, measured, backtest, fits, calibration, ["a", "b"])
+    flags = predictability.flags(predictions, measured, backtest, fits, calibration, ["a", "b"], defaults("flags"))
     # no ensemble: the consensus is the median, 0.75 for piqa: each method is 0.04 away
     assert flags[0] == "wide_interval"  # width 0.2
     assert flags[1] == "backtest_error;uncalibrated"
@@ -82,9 +84,9 @@ def test_flags_name_every_reason():
     weights = pd.DataFrame({"task": "piqa", "method": ["a", "b"], "weight": [0.1, 0.9]})
     dis = predictability.disagreement(with_ens, ["a", "b"], weights)
     np.testing.assert_allclose(dis[[0, 1, 4]], [0.075, 0.005, 0.1 * 0.075 + 0.9 * 0.005])
-    flags = predictability.flags(with_ens, measured, backtest, fits, calibration, ["a", "b"], weights=weights)
+    flags = predictability.flags(with_ens, measured, backtest, fits, calibration, ["a", "b"], defaults("flags"), weights=weights)
     assert flags[0] == "methods_disagree;wide_interval" and flags[4] == ""
-    table = predictability.table(measured.to_dict("records"), backtest, with_ens, ["a", "b"], weights=weights)
+    table = predictability.table(measured.to_dict("records"), backtest, with_ens, ["a", "b"], defaults("flags"), weights=weights)
     assert table.set_index("task").loc["piqa", "disagreement"] == pytest.approx(0.012)
     assert table.set_index("task").loc["piqa", "flag"] == "backtest_error"
 
@@ -94,12 +96,13 @@ def test_an_experiment_without_targets_still_gets_its_tables():
     from test_intervals import OPTIONS, synthetic_ladder
 
     from taskladder.analyses import summary
-    from taskladder.base.config import paper_methods
+    from taskladder.base.config import defaults, paper_methods
     from taskladder.fit.methods import PREDICTION_COLUMNS, run_method
 
     metrics = synthetic_ladder(["piqa"], seed=0)
-    result = run_method("two_step", paper_methods()["two_step"], metrics, {}, ["piqa"], OPTIONS, interval={"draws": 10})
+    result = run_method("two_step", paper_methods()["two_step"], metrics, {}, ["piqa"], OPTIONS, intervals(draws=10))
     out = summary.summary({"two_step": {k: getattr(result, k) for k in ("fits", "predictions", "backtest", "calibration")}},
-                         metrics, {"two_step": paper_methods()["two_step"]}, ["piqa"], OPTIONS)
+                         metrics, {"two_step": paper_methods()["two_step"]}, ["piqa"], OPTIONS,
+                          defaults("flags"))
     assert out["predictions"].empty and list(out["predictions"].columns) == [*PREDICTION_COLUMNS, "flags"]
     assert len(out["backtest"]) == 8 and len(out["predictability"]) == 1

@@ -3,6 +3,7 @@ known ones."""
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import intervals
 
 from taskladder.analyses.groups import group_comparison
 from taskladder.base.config import paper_methods
@@ -99,7 +100,7 @@ def fit_two_step(ladder: pd.DataFrame, tasks) -> pd.DataFrame:
     options = {"final_checkpoints": 5, "target_checkpoints": 5, "drop_first": 0.1, "window": 5,
                "huber_delta": 1e-3, "multistart": 0, "chance": {}, "seed": 0}
     return run_method("two_step", paper_methods()["two_step"], ladder, {name: {"n": n, "d": d, "metrics": None}},
-                      list(tasks), options, interval={"draws": 0}).predictions
+                      list(tasks), options, intervals(draws=0)).predictions
 
 
 def test_an_imported_table_predicts_the_known_target(tmp_path):

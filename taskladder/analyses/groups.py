@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 KEYS = ("method", "target", "task")
-SOURCES = ("target", "backtest")
 
 
 def decision_accuracy(predicted, actual) -> tuple[float, int]:

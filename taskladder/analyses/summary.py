@@ -11,6 +11,7 @@ The log says which predictions are flagged and why.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -20,6 +21,9 @@ from taskladder.fit.points import chance
 from taskladder.fit.smoothing import runs_of
 
 log = logging.getLogger(__name__)
+
+TABLES = ("predictions", "fits")  # results/{experiment}/{table}.csv
+ANALYSIS_TABLES = ("backtest", "calibration", "predictability")  # results/{experiment}/analyses/{table}.csv
 
 
 def task_measures(metrics: pd.DataFrame, tasks: list[str], options: dict) -> list[dict]:
@@ -34,7 +38,7 @@ def task_measures(metrics: pd.DataFrame, tasks: list[str], options: dict) -> lis
 
 
 def summary(tables: dict[str, dict[str, pd.DataFrame]], metrics: pd.DataFrame, methods: dict, tasks: list[str],
-            options: dict, thresholds: dict | None = None, weights: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+            options: dict, thresholds: dict, weights: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """`tables`: method name -> {fits, predictions, backtest, calibration}; `weights`: the ensemble's, if any.
     Returns the summary tables by name."""
     def cat(name: str, columns) -> pd.DataFrame:
@@ -59,14 +63,25 @@ def summary(tables: dict[str, dict[str, pd.DataFrame]], metrics: pd.DataFrame, m
             "predictability": measured}
 
 
-def write_summary(inputs: dict[str, list], outputs: dict[str, str], methods: dict, tasks: list[str], options: dict,
-                  flags: dict | None = None, groups: dict[str, list[str]] | None = None) -> dict[str, pd.DataFrame]:
+@dataclass(frozen=True)
+class SummaryJob:
+    """What the summary tables depend on besides the method tables (the plan builds it; `run_summary_job`)."""
+
+    tasks: list[str]
+    methods: dict  # every method's definition (which predict RC accuracy, which are ensembles)
+    options: dict  # the `fit` options the predictability measures read, and the seed
+    flags: dict  # the flags' thresholds
+    groups: dict[str, list[str]] | None = None  # group -> its ladder runs, where the experiment has groups
+
+
+def run_summary_job(job: SummaryJob, inputs: dict[str, list], outputs: dict[str, str]) -> dict[str, pd.DataFrame]:
     """Read every method's tables (`inputs`: table -> files, and "ladder": the ladder's metrics files), and write
-    the summary tables (`outputs`: name -> path). With `groups` (group -> its ladder runs; the method tables have a
-    `group` column), each group's tables are summarised on its own ladder, and every table gets the group column."""
+    the summary tables (`outputs`: name -> path). With groups (the method tables have a `group` column), each
+    group's tables are summarised on its own ladder, and every table gets the group column."""
     from taskladder.base.files import write_csv
     from taskladder.base.metrics_table import read_metrics
 
+    groups = job.groups
     frames = {kind: [pd.read_csv(p) for p in inputs.get(kind, [])]
               for kind in ("predictions", "fits", "backtest", "calibration", "weights")}
     metrics = read_metrics(inputs["ladder"])
@@ -82,10 +97,9 @@ def write_summary(inputs: dict[str, list], outputs: dict[str, str], methods: dic
                     tables.setdefault(method, {})[kind] = part
         weights = pd.concat([mine(f) for f in frames["weights"]], ignore_index=True) if inputs.get("weights") else None
         ladder = metrics if group is None else metrics[metrics["run"].isin(groups[group])]
-        out = summary(tables, ladder, methods, tasks, options, flags, weights)
+        out = summary(tables, ladder, job.methods, job.tasks, job.options, job.flags, weights)
         parts.append(out if group is None else {k: v.assign(group=group) for k, v in out.items()})
     out = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]} if groups else parts[0]
     for name, path in outputs.items():
         write_csv(out[name], path)
     return out
-

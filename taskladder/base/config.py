@@ -174,8 +174,6 @@ def check_semantics(config: dict, source: str = "config") -> None:
                 f"invalid {source}: targets.{name}: missing {' and '.join(missing)} "
                 "(a target needs its non-embedding parameter count n and training tokens d)"
             )
-    from taskladder.fit.laws import LAWS
-
     for name, method in config["methods"].items():
         if ("ensemble" in method) == ("step1" in method):
             raise ConfigError(f"invalid {source}: methods.{name}: give step1 (a method that fits laws) or ensemble "
@@ -186,12 +184,11 @@ def check_semantics(config: dict, source: str = "config") -> None:
             fitted = [m for m, spec in config["methods"].items() if "step1" in spec]
             raise ConfigError(f"invalid {source}: methods.{name}.ensemble.members: {bad} are not methods of this "
                               f"config that fit laws; expected some of {fitted}")
-        for step in ("step1", "step2"):
-            spec = method.get(step) or {}
-            if spec.get("start") is not None and len(spec["start"]) != len(LAWS[spec["law"]].params):
-                params = LAWS[spec["law"]].params
-                raise ConfigError(f"invalid {source}: methods.{name}.{step}.start: {len(spec['start'])} values; "
-                                  f"expected {len(params)}, one per parameter of {spec['law']} {list(params)}")
+
+
+def defaults(section: str) -> dict:
+    """The schema's defaults of one config section (e.g. `intervals`), as a config that sets nothing gets them."""
+    return validate({"experiment": "defaults"})[section]
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:

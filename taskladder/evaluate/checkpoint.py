@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def evaluate_checkpoint(checkpoint: str | Path, task_paths, *, val_path: str | P
     lm = {"lm_loss": np.nan, "lm_bpb": np.nan}
     if val_path is not None:
         t1 = time.perf_counter()
-        lm = metrics.lm_loss(model, np.load(val_path, mmap_mode="r"), seq_len=scorer.max_length,
+        lm = lm_loss(model, np.load(val_path, mmap_mode="r"), seq_len=scorer.max_length,
                              max_tokens=lm_loss_tokens, tokenizer=tokenizer)
         log.info("LM loss %.4f nats/token, %.4f bpb on %d tokens, %.1fs", lm["lm_loss"], lm["lm_bpb"],
                  lm["lm_tokens"], time.perf_counter() - t1)
@@ -147,6 +148,24 @@ def evaluate_checkpoint(checkpoint: str | Path, task_paths, *, val_path: str | P
     log.info("%s step %s: %d tasks in %.1fs (%s)", info["run"], info["step"], len(task_paths),
              time.perf_counter() - t0, scorer.stats)
     return frame[EVAL_COLUMNS]
+
+
+def evaluate_job(checkpoints, task_paths, val_path, options: dict, threads: int, out: str | Path) -> pd.DataFrame:
+    """An evaluation job: score each checkpoint on every task (and the LM loss on `val_path`, if any) and write one
+    table (`options`: the job's evaluation options, its runtime ones included)."""
+    from taskladder.base.files import write_csv
+
+    torch.set_num_threads(threads)
+    frames = []
+    for checkpoint in checkpoints:
+        frames.append(evaluate_checkpoint(
+            checkpoint, task_paths, val_path=val_path, overflow=options["overflow"],
+            batch_tokens=options["batch_tokens"], lm_loss_tokens=options["lm_loss_tokens"],
+            device=None if options["device"] == "auto" else options["device"]))
+        log.info("%s: evaluated", checkpoint)
+    frame = pd.concat(frames, ignore_index=True)
+    write_csv(frame, out)
+    return frame
 
 
 def write_random_checkpoint(path: str | Path, *, d_model: int = 64, n_layers: int = 2, n_heads: int = 4,
@@ -174,3 +193,39 @@ def write_random_checkpoint(path: str | Path, *, d_model: int = 64, n_layers: in
     n = sum(p.numel() for p in model.parameters()) - model.lm_head.weight.numel()
     (path / "taskladder.json").write_text(json.dumps({"run": run, "n": n, "step": step, "tokens": tokens}))
     return path
+
+
+def lm_loss(model, tokens: np.ndarray, *, seq_len: int, batch_size: int = 8, max_tokens: int | None = None,
+            tokenizer=None) -> dict:
+    """Mean next-token cross-entropy (nats/token) on a held-out token array.
+
+    The tokens are cut into consecutive windows of `seq_len` (the model's context; the last
+    partial window is dropped; at most `max_tokens` tokens are used); each window predicts its
+    tokens 2..seq_len. With a tokenizer, bits per byte too: the summed loss in bits over the
+    utf-8 bytes of the decoded predicted tokens (decoded per window).
+    """
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1:
+        raise ValueError(f"held-out tokens: expected a 1-D array, found shape {tokens.shape}")
+    if max_tokens is not None:
+        tokens = tokens[:max_tokens]
+    n = len(tokens) // seq_len
+    if n == 0:
+        raise ValueError(f"held-out tokens: {len(tokens)} tokens, fewer than one window of {seq_len}")
+    windows = torch.from_numpy(tokens[: n * seq_len].astype(np.int64)).view(n, seq_len)
+    device = next(model.parameters()).device
+    nats, count, nbytes = 0.0, 0, 0
+    with torch.inference_mode():
+        for i in range(0, n, batch_size):
+            x = windows[i:i + batch_size].to(device)
+            hidden = model.model(input_ids=x).last_hidden_state[:, :-1]
+            for h, y in zip(hidden, x[:, 1:]):  # one window at a time: logits are seq_len x vocab
+                logits = model.lm_head(h).float()
+                nats += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+                count += len(y)
+                if tokenizer is not None:
+                    nbytes += len(tokenizer.decode(y.tolist()).encode("utf-8"))
+    out = {"lm_loss": nats / count, "lm_tokens": count}
+    if tokenizer is not None:
+        out["lm_bpb"] = nats / (math.log(2) * nbytes)
+    return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 METRICS = ("len_norm", "acc")
 
@@ -59,37 +58,3 @@ def weighted_mean(rows: dict[str, dict], weights: dict[str, float], keys=("task_
     return {k: sum(w * rows[part][k] for part, w in weights.items()) / total for k in keys}
 
 
-def lm_loss(model, tokens: np.ndarray, *, seq_len: int, batch_size: int = 8, max_tokens: int | None = None,
-            tokenizer=None) -> dict:
-    """Mean next-token cross-entropy (nats/token) on a held-out token array.
-
-    The tokens are cut into consecutive windows of `seq_len` (the model's context; the last
-    partial window is dropped; at most `max_tokens` tokens are used); each window predicts its
-    tokens 2..seq_len. With a tokenizer, bits per byte too: the summed loss in bits over the
-    utf-8 bytes of the decoded predicted tokens (decoded per window).
-    """
-    tokens = np.asarray(tokens)
-    if tokens.ndim != 1:
-        raise ValueError(f"held-out tokens: expected a 1-D array, found shape {tokens.shape}")
-    if max_tokens is not None:
-        tokens = tokens[:max_tokens]
-    n = len(tokens) // seq_len
-    if n == 0:
-        raise ValueError(f"held-out tokens: {len(tokens)} tokens, fewer than one window of {seq_len}")
-    windows = torch.from_numpy(tokens[: n * seq_len].astype(np.int64)).view(n, seq_len)
-    device = next(model.parameters()).device
-    nats, count, nbytes = 0.0, 0, 0
-    with torch.inference_mode():
-        for i in range(0, n, batch_size):
-            x = windows[i:i + batch_size].to(device)
-            hidden = model.model(input_ids=x).last_hidden_state[:, :-1]
-            for h, y in zip(hidden, x[:, 1:]):  # one window at a time: logits are seq_len x vocab
-                logits = model.lm_head(h).float()
-                nats += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
-                count += len(y)
-                if tokenizer is not None:
-                    nbytes += len(tokenizer.decode(y.tolist()).encode("utf-8"))
-    out = {"lm_loss": nats / count, "lm_tokens": count}
-    if tokenizer is not None:
-        out["lm_bpb"] = nats / (math.log(2) * nbytes)
-    return out

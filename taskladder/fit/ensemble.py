@@ -17,6 +17,7 @@ calibrated on its own backtests (the weighted means of the methods' backtests) l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -32,7 +33,7 @@ from taskladder.fit.methods import (
     finish_intervals,
 )
 
-DEFAULTS = {"shrink": 4.0}
+TABLES = ("predictions", "backtest", "draws", "calibration", "weights")  # what an ensemble's job writes
 
 
 def members(methods: dict, name: str) -> list[str]:
@@ -48,7 +49,7 @@ def log_score(pred, lo, hi, actual, level: float) -> np.ndarray:
     return -0.5 * ((np.asarray(actual) - np.asarray(pred)) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
 
 
-def weights(backtest: pd.DataFrame, members: list[str], level: float, shrink: float = DEFAULTS["shrink"]) -> pd.DataFrame:
+def weights(backtest: pd.DataFrame, members: list[str], level: float, shrink: float) -> pd.DataFrame:
     """One row per (task, method): the cases, the shrunk mean log score and the normalised weight."""
     bt = backtest[backtest["method"].isin(members) & backtest[["pred", "lo", "hi", "actual"]].notna().all(axis=1)]
     bt = bt.assign(score=log_score(bt["pred"], bt["lo"], bt["hi"], bt["actual"], level))
@@ -73,8 +74,7 @@ def _mean(frame: pd.DataFrame, w: pd.Series, keys: list[str], value: str) -> pd.
 
 
 def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFrame, members: list[str],
-            level: float, name: str = "ensemble", shrink: float = DEFAULTS["shrink"],
-            chance_tasks=(), calibration_sizes: int = 3) -> tuple[MethodResult, pd.DataFrame]:
+            level: float, name: str, shrink: float, chance_tasks, calibration_sizes: int) -> tuple[MethodResult, pd.DataFrame]:
     """The ensemble's tables from the member methods' predictions, backtests and draws; and its weights."""
     w_all = weights(backtest, members, level, shrink)
     pred_rows, bt_rows, draw_frames = [], [], []
@@ -124,8 +124,19 @@ def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFra
     return result, w_all.assign(method_name=name)
 
 
-def fit_and_write(name: str, spec: dict, predictions, backtest, draws, ladder_files, tasks: list[str], options: dict,
-                  interval: dict, out: dict) -> MethodResult:
+@dataclass(frozen=True)
+class EnsembleJob:
+    """Everything an ensemble's job depends on, as the plan builds it (`run_ensemble_job` consumes it whole)."""
+
+    method: str  # its name
+    spec: dict  # its `ensemble` section: members, shrink
+    tasks: list[str]
+    options: dict  # the `fit` options and the seed (which tasks are at chance)
+    intervals: dict  # the `intervals` options
+    group: str | None = None
+
+
+def run_ensemble_job(job: EnsembleJob, predictions, backtest, draws, ladder_files, out: dict) -> MethodResult:
     """Read the members' tables (lists of files), combine them and write the ensemble's tables (`out`: table ->
     path). The ladder's metrics say which tasks are at chance (left out of the calibration)."""
     from taskladder.base.files import write_csv
@@ -134,14 +145,20 @@ def fit_and_write(name: str, spec: dict, predictions, backtest, draws, ladder_fi
     from taskladder.fit.predictability import at_chance
     from taskladder.fit.smoothing import runs_of
 
-    read = lambda files: pd.concat([pd.read_csv(f) for f in files], ignore_index=True)  # noqa: E731
-    members = sorted(set(read(predictions)["method"]))
+    def read(files) -> pd.DataFrame:
+        frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+        return frame.drop(columns="group", errors="ignore")
+
+    member_predictions = read(predictions)
+    members = sorted(set(member_predictions["method"]))
     ladder = read_metrics(ladder_files)
-    at = [t for t in tasks if at_chance(runs_of(ladder, t, ["acc"]), "acc", chance(t, options.get("chance")),
-                                        options["final_checkpoints"])]
-    result, weights = combine(read(predictions), read(backtest), read(draws), members, interval["level"], name,
-                              spec.get("shrink", DEFAULTS["shrink"]), at, interval["calibration_sizes"])
-    for table in ("predictions", "backtest", "draws", "calibration"):
-        write_csv(getattr(result, table), out[table])
-    write_csv(weights.drop(columns="method_name"), out["weights"])
+    options = job.options
+    at = [t for t in job.tasks if at_chance(runs_of(ladder, t, ["acc"]), "acc", chance(t, options.get("chance")),
+                                            options["final_checkpoints"])]
+    result, weights = combine(member_predictions, read(backtest), read(draws), members, job.intervals["level"],
+                              job.method, job.spec["shrink"], at, job.intervals["calibration_sizes"])
+    tables = {"predictions": result.predictions, "backtest": result.backtest, "draws": result.draws,
+              "calibration": result.calibration, "weights": weights.drop(columns="method_name")}
+    for table, frame in tables.items():
+        write_csv(frame if job.group is None else frame.assign(group=job.group), out[table])
     return result

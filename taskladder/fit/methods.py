@@ -1,7 +1,7 @@
 """Run one prediction method end to end: for every task fit both steps, chain them at every target,
 resample the ladder for intervals, backtest on the ladder's own largest runs, calibrate.
 
-A method's tables (`run_method`, written by `fit_and_write`):
+A method's tables (`run_method`; a workflow job and `taskladder fit` write them with `run_fit_job`):
 
 - fits: per (task, step) the fitted parameters by the paper's names, the objective, convergence;
 - predictions: per (task, target) the chained prediction, its calibrated interval and the actual;
@@ -43,7 +43,6 @@ PREDICTION_COLUMNS = ["method", "task", "target", "n", "d", "pred_loss", "actual
 BACKTEST_COLUMNS = ["method", "task", "holdout", "run", "n", "d", "fitted_sizes", "fitted_max_n", "pred", "lo", "hi", "actual",
                     "error", "covered", "actual_se", "pred_loss", "loss_lo", "loss_hi", "actual_loss", "actual_loss_se"]
 DRAW_COLUMNS = ["method", "task", "target", "holdout", "draw", "pred_loss", "pred_acc"]
-INTERVAL_DEFAULTS = {"level": 0.9, "draws": 200, "block": 5, "calibration_sizes": 3}
 
 
 @dataclass
@@ -55,7 +54,21 @@ class MethodResult:
     draws: pd.DataFrame
     calibration: pd.DataFrame
 
-    TABLES = ("fits", "predictions", "points", "backtest", "draws", "calibration")
+    TABLES = ("fits", "predictions", "points", "backtest", "draws", "calibration")  # what a method's job writes
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """Everything one method's fit job depends on, as the plan builds it from the validated config (defaults are
+    the schema's; `taskladder.workflow`) and `run_fit_job` consumes it whole."""
+
+    method: str  # its name
+    spec: dict  # its definition: intermediate, accuracy, step1, step2, fit (its own `fit` overrides)
+    tasks: list[str]
+    options: dict  # the `fit` options (but tasks) and the seed
+    intervals: dict  # the `intervals` options: level, draws, block, calibration_sizes
+    targets: dict[str, dict]  # name -> {n, d, flops} (and `run`: the run that measures it, where named otherwise)
+    group: str | None = None  # the ladder of one group (data recipe); None: the experiment has no groups
 
 
 def _draw_rows(name, task, target, holdout, loss, acc) -> pd.DataFrame:
@@ -98,13 +111,12 @@ def calibrate_backtest(backtest: pd.DataFrame, level: float, skip_tasks=(), min_
 
 
 def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, tasks: list[str], options: dict,
-               others: pd.DataFrame | None = None, interval: dict | None = None, progress=None) -> MethodResult:
+               interval: dict, others: pd.DataFrame | None = None, progress=None) -> MethodResult:
     """Fit `method` for every task and predict every target, with intervals unless interval["draws"] is 0.
 
     `targets`: name -> {"n", "d", optional "flops", "metrics": DataFrame or None}.
     """
     options = method_options(method, options)
-    interval = {**INTERVAL_DEFAULTS, **(interval or {})}
     level, draws, block = interval["level"], interval["draws"], interval["block"]
     inter, acc, _ = columns(method)
     fit_rows, pred_rows, point_frames, bt_rows, draw_frames, chance_tasks = [], [], [], [], [], []
@@ -175,32 +187,29 @@ def finish_intervals(predictions: pd.DataFrame, factors: dict, minima: dict) -> 
         predictions.loc[i, ["pred_lo", "pred_hi", "loss_lo", "loss_hi"]] = [lo, hi, loss_lo, loss_hi]
 
 
-def fit_and_write(method_name: str, method: dict, ladder_files, target_files, targets: dict, tasks: list[str],
-                  options: dict, out, other_files=(), interval: dict | None = None) -> MethodResult:
-    """Read metrics files, run one method and write its tables (`out`: table name -> path, or an object
-    with those attributes). Targets whose run is in `target_files` get actuals: the run named like the target, or
-    the one its spec names (`run`: a run of an imported table)."""
+def run_fit_job(job: FitJob, ladder_files, target_files, other_files, out: dict) -> MethodResult:
+    """Read the metrics files, run the job's method and write its tables (`out`: table name -> path). Targets
+    whose run is in `target_files` get actuals: the run named like the target, or the one its spec names (`run`:
+    a run of an imported table). With a group, every table gets its `group` column."""
     from taskladder.base.files import write_csv
     from taskladder.base.metrics_table import read_metrics
 
     ladder = read_metrics(ladder_files)
-    _check_tasks(ladder, tasks, ladder_files)
+    _check_tasks(ladder, job.tasks, ladder_files)
     measured = read_metrics(target_files) if target_files else None
     targets = {name: {k: v for k, v in spec.items() if k != "run"}
-               | {"metrics": _rows_of(measured, spec.get("run", name))} for name, spec in targets.items()}
+               | {"metrics": _rows_of(measured, spec.get("run", name))} for name, spec in job.targets.items()}
     others = read_metrics(other_files) if other_files else None
-    result = run_method(method_name, method, ladder, targets, tasks, options, others, interval,
-                        progress=lambda t: log.info("%s: fitted %s", method_name, t))
+    result = run_method(job.method, job.spec, ladder, targets, job.tasks, job.options, job.intervals, others,
+                        progress=lambda t: log.info("%s: fitted %s", job.method, t))
     for fit in result.fits.itertuples():
         if not fit.converged or not fit.starts_agree:
             log.warning("%s %s %s: converged=%s, starts agree=%s (the method's start ended at objective %.6g, "
-                        "the lowest minimum is %.6g)", method_name, fit.task, fit.step, fit.converged,
+                        "the lowest minimum is %.6g)", job.method, fit.task, fit.step, fit.converged,
                         fit.starts_agree, fit.start_objective, fit.objective)
-    get = (lambda k: getattr(out, k)) if hasattr(out, "fits") else out.get
     for table in MethodResult.TABLES:
-        path = get(table)
-        if path:
-            write_csv(getattr(result, table), path)
+        frame = getattr(result, table)
+        write_csv(frame if job.group is None else frame.assign(group=job.group), out[table])
     return result
 
 

@@ -39,8 +39,6 @@ import pandas as pd
 
 from taskladder.fit.smoothing import Run, final_value
 
-FLAG_DEFAULTS = {"min_snr": 5.0, "min_monotone": 0.8, "max_backtest_error": 0.04, "max_disagreement": 0.05,
-                 "max_width": 0.15}
 LAST = 10
 
 
@@ -106,10 +104,10 @@ def measures(runs: list[Run], task: str, chance: float, last: int = 5, docs: flo
 
 
 def table(measured: list[dict], backtest: pd.DataFrame, predictions: pd.DataFrame, rc_methods,
-          thresholds: dict | None = None, weights: pd.DataFrame | None = None) -> pd.DataFrame:
+          thresholds: dict, weights: pd.DataFrame | None = None) -> pd.DataFrame:
     """predictability.csv: the measures per task with the backtest error (mean |error| over the held-out runs
     of every method), the largest disagreement between methods at any target, and the task's flags."""
-    t = {**FLAG_DEFAULTS, **(thresholds or {})}
+    t = thresholds
     out = pd.DataFrame(measured)
     if not backtest.empty:
         err = (backtest["pred"] - backtest["actual"]).abs().groupby(backtest["task"]).mean()
@@ -150,10 +148,10 @@ def disagreement(predictions: pd.DataFrame, rc_methods, weights: pd.DataFrame | 
 
 
 def flags(predictions: pd.DataFrame, measured: pd.DataFrame, backtest: pd.DataFrame, fits: pd.DataFrame,
-          calibration: pd.DataFrame, rc_methods, thresholds: dict | None = None,
+          calibration: pd.DataFrame, rc_methods, thresholds: dict,
           weights: pd.DataFrame | None = None) -> pd.Series:
     """The reasons each prediction row is not to be trusted, ';'-separated ('' if none)."""
-    t = {**FLAG_DEFAULTS, **(thresholds or {})}
+    t = thresholds
     by_task = measured.set_index("task")
     dis = disagreement(predictions, rc_methods, weights)
     uncalibrated = set(calibration.loc[~np.isfinite(calibration["factor"].astype(float)), "method"])

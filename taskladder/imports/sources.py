@@ -25,23 +25,15 @@ import pandas as pd
 from taskladder.base.config import ConfigError
 from taskladder.base.files import write_csv, write_text
 from taskladder.base.metrics_table import InputError, check_runs
+from taskladder.base.names import check_name
 from taskladder.imports.tables import missing_metrics, read_entry
 
 RUN_LOG_KEYS = {"file", "n", "ladder", "group"}  # the original form: one OLMo-ladder CSV per run
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-BAD_NAME = re.compile(r"^\.|[/\\{}]")  # names that become file names (runs, groups, entries)
 
 
 def is_run_log(entry: dict) -> bool:
     return isinstance(entry, dict) and set(entry) <= RUN_LOG_KEYS
-
-
-def check_name(kind: str, name, where: str) -> str:
-    """A run, group or entry name that becomes part of a file path."""
-    if not isinstance(name, str) or not name.strip() or BAD_NAME.search(name):
-        raise ConfigError(f"{where}: {kind} name {name!r} cannot name a file; expected a non-empty name without "
-                          "'/', '\\', braces or a leading '.'")
-    return name
 
 
 def base_dir(config: dict) -> Path:
@@ -84,7 +76,7 @@ def read_table(name: str, entry: dict, config: dict) -> ImportedTable:
     check_runs(path, frame)
     if "group" in frame:
         for group in frame["group"].unique():
-            check_name("group", group, f"{path}: column group")
+            check_name("group", group, f"{path}: column group", InputError)
         spread = frame.groupby("run")["group"].unique()
         spread = spread[spread.map(len) > 1]
         if len(spread):
@@ -101,11 +93,15 @@ def read_table(name: str, entry: dict, config: dict) -> ImportedTable:
                          checkpoints=int(frame.groupby(["run", "task"]).size().max()))
 
 
-def import_table(config: dict, name: str, group: str | None, out: str | Path) -> pd.DataFrame:
-    """The import job of a table entry (of one of its groups): its runs' metrics table, written to `out`."""
-    frame = read_entry(name, config["imported"][name], base_dir=base_dir(config))
-    if group is not None:
-        frame = frame[frame["group"] == group]
+def import_table(job: dict, out: str | Path) -> pd.DataFrame:
+    """The import job of a table entry (of one of its groups; `job`: entry, spec, base_dir, group, digest): its runs'
+    metrics table, written to `out`."""
+    frame = read_entry(job["entry"], job["spec"], base_dir=job["base_dir"])
+    if job["group"] is not None:
+        frame = frame[frame["group"] == job["group"]]
+    if digest(frame) != job["digest"]:
+        raise InputError(f"imported.{job['entry']}: {job['spec']['file']} changed since the workflow started; "
+                         "run it again")
     write_csv(frame, out)
     return frame
 

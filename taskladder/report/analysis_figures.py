@@ -6,7 +6,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from taskladder.report.figures import ORDER_LABELS
 from taskladder.report.style import TARGET_COLOR, _grid, _nothing_to_draw, _save
 
 
@@ -116,3 +115,7 @@ def compute_vs_error_figure(table: pd.DataFrame, order: str, path, format: str =
     ax.set_title(ORDER_LABELS.get(order, order), fontsize=9)
     ax.legend(fontsize=6, ncol=2)
     _save(fig, path, format, dpi)
+
+
+ORDER_LABELS = {"flops": "runs added by training FLOPs", "n": "model sizes added (all xC)",
+                "xc": "data multiples added (all N)"}

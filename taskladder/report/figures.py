@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 
 from taskladder.base.metrics_table import run_flops  # noqa: E402
 from taskladder.fit import laws  # noqa: E402
+from taskladder.report.registry import METHOD_FIGURES
 from taskladder.report.style import (
     FLAG_COLOR,
     LABELS,
@@ -216,7 +217,7 @@ def chained_figure(fits, predictions, points, tasks):
     return fig
 
 
-FIGURES = {"step1": step1_figure, "step2": step2_figure, "chained": chained_figure}
+FIGURES = dict(zip(METHOD_FIGURES, (step1_figure, step2_figure, chained_figure)))
 
 
 def method_figures(fits, predictions, points, outputs: dict, format: str = "png", dpi: int = 130) -> None:
@@ -257,5 +258,3 @@ def members_figure(predictions: pd.DataFrame, weights: pd.DataFrame, path, name:
     _save(fig, path, format, dpi)
 
 
-ORDER_LABELS = {"flops": "runs added by training FLOPs", "n": "model sizes added (all xC)",
-                "xc": "data multiples added (all N)"}

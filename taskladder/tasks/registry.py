@@ -60,3 +60,8 @@ def build(name: str, spec: dict, evaluation: dict, seed: int, corpus: str | Path
         return build_olmes(name, limit=evaluation["limit"], num_shots=evaluation["num_shots"], seed=seed)
     return build_lm_eval(spec["task"], name=name, limit=evaluation["limit"], num_shots=evaluation["num_shots"],
                          seed=seed, include_path=evaluation.get("lm_eval_include_path"))
+
+
+def build_job(name: str, job: dict) -> Task:
+    """A task file's job (the plan's `prepare_task` params: spec, evaluation, seed, corpus)."""
+    return build(name, job["spec"], job["evaluation"], job["seed"], job["corpus"])
