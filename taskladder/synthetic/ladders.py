@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from taskladder.base.files import write_csv
+from taskladder.fit.points import chance
 from taskladder.imports.entry import LM_LOSS_COLUMN, olmo_columns
 from taskladder.synthetic.shapes import table_for, write_table
 from taskladder.synthetic.truth import (
-    GROUPS,
     MULTIPLES,
     SIZES,
     TARGET,
@@ -36,6 +36,8 @@ from taskladder.synthetic.truth import (
     true_task_loss,
 )
 from taskladder.tasks.olmes import MMLU_GROUPS
+
+SWEEP_GROUPS = ("curated", "web", "noisy")  # the bundled sweep's data recipes
 
 
 def run_frame(n: int, d: int, checkpoints: int, rng, loss_noise: float, acc_noise: float,
@@ -80,13 +82,15 @@ LADDER_TASKS = ("hellaswag", "arc_easy", "piqa", "openbookqa", "boolq")
 
 
 def _checkpoints(run: str, n: int, tokens: np.ndarray, steps: np.ndarray, tasks, rng, noise: float,
-                 group: str | None, seed: int | None) -> pd.DataFrame:
-    """One run's rows of the long metrics table: every task at every checkpoint, with noise."""
+                 group: str | None, seed: int | None, at_chance=()) -> pd.DataFrame:
+    """One run's rows of the long metrics table: every task at every checkpoint, with noise. A task in `at_chance`
+    is never learned: its accuracy is chance (TRUE_LAWS' floor) plus noise, whatever the loss."""
     lm_loss = _lm_loss(n, tokens) + rng.normal(0, noise, len(steps))
     frames = []
     for task in tasks:
         loss = true_task_loss(task, n, tokens, group) + rng.normal(0, noise, len(steps))
-        acc = np.clip(true_accuracy(task, loss) + rng.normal(0, noise, len(steps)), 0, 1)
+        acc = true_accuracy(task, loss) if task not in at_chance else np.full(len(steps), chance(task))
+        acc = np.clip(acc + rng.normal(0, noise, len(steps)), 0, 1)
         frames.append(pd.DataFrame({"run": run, "n": n, "step": steps, "tokens": tokens, "task": task,
                                     "task_loss": loss, "acc": acc, "task_ce": -np.log(0.15 + 0.7 * acc),
                                     "lm_loss": lm_loss, "flops": 6.0 * n * tokens}))
@@ -99,10 +103,11 @@ def _checkpoints(run: str, n: int, tokens: np.ndarray, steps: np.ndarray, tasks,
 
 
 def ladder_truth(tasks=LADDER_TASKS, *, sizes=SIZES, multiples=MULTIPLES, checkpoints: int = 10, seeds=None,
-                 groups=None, noise: float = 0.003, seed: int = 0, batch_tokens: int = 4 * 1024 * 1024) -> pd.DataFrame:
+                 groups=None, noise: float = 0.003, seed: int = 0, batch_tokens: int = 4 * 1024 * 1024,
+                 at_chance: dict | None = None) -> pd.DataFrame:
     """The long metrics table of a ladder: every size x data multiple is a run of `checkpoints` checkpoints;
     with `seeds`, one run per seed (named ...-s<seed>; they differ only by the noise), with `groups` (names of
-    GROUPS), one ladder per group (runs named <group>-...)."""
+    GROUPS), one ladder per group (runs named <group>-...); `at_chance`: group -> tasks it never learns."""
     rng = np.random.default_rng(seed)
     frames = []
     for group in groups or [None]:
@@ -112,11 +117,12 @@ def ladder_truth(tasks=LADDER_TASKS, *, sizes=SIZES, multiples=MULTIPLES, checkp
                 steps = np.unique(np.linspace(total / checkpoints, total, checkpoints).round().astype(np.int64))
                 for s in seeds or [None]:
                     run = "-".join(p for p in (group, f"{size}-{xc}xC", None if s is None else f"s{s}") if p)
-                    frames.append(_checkpoints(run, n, steps * batch_tokens, steps, tasks, rng, noise, group, s))
+                    frames.append(_checkpoints(run, n, steps * batch_tokens, steps, tasks, rng, noise, group, s,
+                                               (at_chance or {}).get(group, ())))
     return pd.concat(frames, ignore_index=True)
 
 
-def isoflop_truth(tasks=LADDER_TASKS, *, budgets=(1e19, 4e19, 1.6e20), per_budget: int = 5, groups=tuple(GROUPS),
+def isoflop_truth(tasks=LADDER_TASKS, *, budgets=(1e19, 4e19, 1.6e20), per_budget: int = 5, groups=SWEEP_GROUPS,
                   noise: float = 0.002, seed: int = 0) -> pd.DataFrame:
     """An iso-FLOP sweep: at each compute budget C, `per_budget` model sizes around 20 tokens per parameter
     (D = C / 6N), each trained once to its end (one checkpoint per run), for every group (data recipe)."""
@@ -151,9 +157,9 @@ SWEEP_ENTRY = {  # how configs/sweep-example.yaml reads examples/sweep/sweep.csv
 def sweep_truth(seed: int = 0) -> pd.DataFrame:
     """A sweep of the data recipes of GROUPS: the ladder's 16 sizes x multiples and the 3B model at 5xC for each,
     trained once each (one final checkpoint per run)."""
-    ladder = ladder_truth(SWEEP_TASKS, checkpoints=1, groups=tuple(GROUPS), seed=seed)
+    ladder = ladder_truth(SWEEP_TASKS, checkpoints=1, groups=SWEEP_GROUPS, seed=seed)
     name, n, xc = SWEEP_TARGET
-    target = ladder_truth(SWEEP_TASKS, sizes={name: n}, multiples=(xc,), checkpoints=1, groups=tuple(GROUPS),
+    target = ladder_truth(SWEEP_TASKS, sizes={name: n}, multiples=(xc,), checkpoints=1, groups=SWEEP_GROUPS,
                           seed=seed + 1)
     return pd.concat([ladder, target], ignore_index=True)
 

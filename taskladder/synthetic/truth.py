@@ -33,7 +33,8 @@ TARGET = ("7B-4T", 6_887_575_552, 3_945_065_873_408)
 
 
 # data recipes whose step-1 laws differ: (shift of E, factor on B); lower loss, higher accuracy
-GROUPS = {"curated": (-0.05, 0.8), "web": (0.0, 1.0), "noisy": (0.06, 1.25)}
+GROUPS = {"curated": (-0.05, 0.8), "web": (0.0, 1.0), "noisy": (0.06, 1.25), "books": (-0.02, 0.9),
+          "math": (0.03, 1.1), "code": (0.12, 1.5)}
 
 
 def step1_params(task: str, group: str | None = None) -> np.ndarray:
