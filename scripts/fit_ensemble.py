@@ -5,4 +5,4 @@ from taskladder.fit.ensemble import EnsembleJob, run_ensemble_job
 with script(snakemake):
     i = snakemake.input
     run_ensemble_job(EnsembleJob(**snakemake.params.job), list(i.predictions), list(i.backtest), list(i.draws),
-                     list(i.ladder), dict(snakemake.output))
+                     list(i.calibration), dict(snakemake.output))

@@ -146,9 +146,8 @@ def fit_command(args) -> None:
         run_fit_job(fit_job(config, name, targets), ladder_files, target_files, [], tables[name])
     for name in ensembles:
         member = [tables[m] for m in members(config["methods"], name) if m in tables]
-        run_ensemble_job(ensemble_job(config, name), *([t[k] for t in member] for k in ("predictions", "backtest",
-                                                                                          "draws")),
-                         ladder_files, tables[name])
+        run_ensemble_job(ensemble_job(config, name), *([t[k] for t in member] for k in (
+            "predictions", "backtest", "draws", "calibration")), tables[name])
     inputs = {t: [p[t] for p in tables.values() if t in p] for t in ("predictions", "fits", "backtest", "calibration",
                                                                       "weights")}
     outputs = {t: layout.table(t) for t in TABLES} | {t: layout.analysis(t) for t in ANALYSIS_TABLES}

@@ -96,9 +96,11 @@ def cell_name(n: float, d: float) -> str:
 
 
 def largest_size(backtest: pd.DataFrame) -> pd.DataFrame:
-    """The backtests of each group's largest model size (its last holdout) as predictions: one row per (method,
-    group, task, cell of N and D) with the mean prediction, interval and actual over the cell's runs (seeds)."""
+    """The backtests of each group's largest model size from the origin fitted on every other size, as predictions:
+    one row per (method, group, task, cell of N and D) with the mean prediction, interval and actual over the cell's
+    runs (seeds)."""
     rows = backtest[backtest["n"] == backtest.groupby("group")["n"].transform("max")]
+    rows = rows[rows["fitted_max_n"] == rows.groupby("group")["fitted_max_n"].transform("max")]
     rows = rows.assign(target=[cell_name(n, d) for n, d in zip(rows["n"], rows["d"])])
     cells = rows.groupby(["method", "group", "task", "target"], sort=True)[["n", "d", "pred", "lo", "hi", "actual"]]
     return cells.mean().reset_index().rename(columns={"pred": "pred_acc", "lo": "pred_lo", "hi": "pred_hi",

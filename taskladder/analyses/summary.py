@@ -13,17 +13,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from taskladder.base.metrics_table import run_flops
 from taskladder.fit import predictability
-from taskladder.fit.methods import BACKTEST_COLUMNS, PREDICTION_COLUMNS
+from taskladder.fit.backtest import COLUMNS as BACKTEST_COLUMNS
+from taskladder.fit.methods import PREDICTION_COLUMNS
 from taskladder.fit.points import chance
 from taskladder.fit.smoothing import runs_of
 
 log = logging.getLogger(__name__)
 
 TABLES = ("predictions", "fits")  # results/{experiment}/{table}.csv
-ANALYSIS_TABLES = ("backtest", "calibration", "predictability")  # results/{experiment}/analyses/{table}.csv
+ANALYSIS_TABLES = ("backtest", "calibration", "predictability", "ensemble_weights")  # results/{experiment}/analyses/{table}.csv
 
 
 def task_measures(metrics: pd.DataFrame, tasks: list[str], options: dict) -> list[dict]:
@@ -48,19 +51,30 @@ def summary(tables: dict[str, dict[str, pd.DataFrame]], metrics: pd.DataFrame, m
         return frame.reindex(columns=list(dict.fromkeys([*columns, *frame.columns])))
 
     predictions, fits = cat("predictions", PREDICTION_COLUMNS), cat("fits", ["method", "task", "step", "converged"])
-    backtest, calibration = cat("backtest", BACKTEST_COLUMNS), cat("calibration", ["method", "factor"])
+    backtest = cat("backtest", BACKTEST_COLUMNS)
+    calibration = cat("calibration", ["method", "task", "value", "floor", "growth", "max_distance"])
     rc_methods = [m for m, spec in methods.items() if spec.get("step1") and spec.get("accuracy", "acc") == "acc"]
+    all_weights, weights = weights, None if weights is None else weights[weights["kind"] == "weight"]
     measured = predictability.table(task_measures(metrics, tasks, options), backtest, predictions, rc_methods,
                                     thresholds, weights)
     predictions["flags"] = predictability.flags(predictions, measured, backtest, fits, calibration, rc_methods,
-                                                thresholds, weights)
+                                                thresholds, weights, smallest_distance(metrics))
     flagged = predictions[predictions["flags"] != ""]
     for row in flagged.itertuples():
         log.warning("%s %s %s: predicted %.3f [%.3f, %.3f], flagged: %s", row.method, row.task, row.target,
                     row.pred_acc, row.pred_lo, row.pred_hi, row.flags)
     log.info("%d of %d predictions flagged", len(flagged), len(predictions))
     return {"predictions": predictions, "fits": fits, "backtest": backtest, "calibration": calibration,
-            "predictability": measured}
+            "predictability": measured,
+            "ensemble_weights": all_weights if all_weights is not None else pd.DataFrame(columns=["kind", "task",
+                                                                                                 "method", "weight"])}
+
+
+def smallest_distance(metrics: pd.DataFrame) -> float:
+    """Decades of compute from the ladder's largest run down to its smallest (negative)."""
+    last = metrics.sort_values("step", kind="stable").groupby("run", sort=False).tail(1)
+    flops = run_flops(last["n"], last["tokens"], last["flops"] if "flops" in last else None)
+    return float(np.log10(np.min(flops) / np.max(flops)))
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ import pandas as pd
 
 from taskladder.base.metrics_table import run_flops
 from taskladder.fit import laws
+from taskladder.fit.batch import Problem, fit_all
 from taskladder.fit.points import FitError, Points, TaskData, chance
-from taskladder.fit.solver import FitResult, fit_law
+from taskladder.fit.solver import FitResult, multistart_points
 
 
 def start_of(law: laws.Law, spec: dict, task: str, options: dict) -> np.ndarray:
@@ -21,9 +22,9 @@ def start_of(law: laws.Law, spec: dict, task: str, options: dict) -> np.ndarray:
     return np.asarray(start, dtype=float)
 
 
-def _check_step1(name: str, data: TaskData, law: laws.Law, points: Points) -> None:
+def _check_step1(name: str, data: TaskData, law: laws.Law, points: Points, version: int = 0) -> None:
     """Step 1 needs more points than parameters and, for a law of N and D, 2 distinct values of each."""
-    task, keep = data.task, points.w1[0] > 0
+    task, keep = data.task, points.w1[version] > 0
     where = f"method {name}, task {task}"
     for k in law.inputs:
         if k in ("n", "d") and len(np.unique(points.x1[k][keep])) < 2:
@@ -35,28 +36,67 @@ def _check_step1(name: str, data: TaskData, law: laws.Law, points: Points) -> No
                        f"{len(law.params)} parameters of {law.name}; the ladder needs more runs")
 
 
+def _check_step2(name: str, data: TaskData, law: laws.Law, spec: dict, keep: np.ndarray) -> None:
+    if keep.sum() < 2 or keep.sum() <= len(law.params) - 2:
+        raise FitError(f"method {name}, task {data.task}: step 2 has {int(keep.sum())} usable checkpoint(s)"
+                       + (f" above chance + {spec['above_chance']}" if spec.get("above_chance") is not None else ""))
+
+
+def step_problems(name: str, method: dict, data: TaskData, points: Points, options: dict, version: int = 0,
+                  warm: dict[str, FitResult] | None = None, multistart: int | None = None,
+                  compact: bool = True) -> dict[str, Problem]:
+    """The fits of a method's steps on one version of a task's points: each step's points (only those of weight
+    > 0 where `compact`; else all, a weight of 0 leaving a point out), and its starts: the method's, the `warm`
+    fit's parameters if given, and `multistart` (default fit.multistart) seeded random starts. FitError where a step
+    has too few points (or sizes) to be fitted."""
+    s1, s2 = method["step1"], method.get("step2")
+    count = options["multistart"] if multistart is None else multistart
+    law1 = laws.get(s1["law"])
+    _check_step1(name, data, law1, points, version)
+    steps = [("step1", s1, law1, {k: points.x1[k] for k in law1.inputs}, points.y1, points.w1)]
+    if s2:
+        law2 = laws.get(s2["law"])
+        _check_step2(name, data, law2, s2, points.w2[version] > 0)
+        steps.append(("step2", s2, law2, {"x": points.x2[version]}, points.y2, points.w2))
+    out = {}
+    for step, spec, law, x, y, w in steps:
+        keep = w[version] > 0 if compact else np.ones(len(w[version]), dtype=bool)
+        start = start_of(law, spec, data.task, options)
+        starts = np.vstack([start[None], *([warm[step].params[None]] if warm else []),
+                            multistart_points(law, start, count, options["seed"])])
+        out[step] = Problem(law, {k: v[keep] for k, v in x.items()}, y[version][keep],
+                            w[version][keep] if not compact else np.ones(int(keep.sum())), starts, spec["objective"])
+    return out
+
+
+def fit_tasks(name: str, method: dict, items: list[tuple], options: dict, multistart: int | None = None,
+              compact: bool = True) -> list:
+    """Fit both steps on many (data, points, version, warm) at once (the tasks of a method, the origins of its
+    backtests): one batched solve per step and shape. Each fit is the lowest minimum of its starts. Returns per item
+    its fits (step -> FitResult), or the FitError that says why it cannot be fitted."""
+    out: list = [None] * len(items)
+    problems, owners = [], []
+    for i, (data, points, version, warm) in enumerate(items):
+        try:
+            steps = step_problems(name, method, data, points, options, version, warm, multistart, compact)
+        except FitError as e:
+            out[i] = e
+            continue
+        out[i] = {}
+        for step, problem in steps.items():
+            problems.append(problem)
+            owners.append((i, step))
+    for (i, step), fit in zip(owners, fit_all(problems, options["huber_delta"], options["minima_rtol"])):
+        out[i][step] = fit
+    return out
+
+
 def fit_points(name: str, method: dict, data: TaskData, points: Points, options: dict,
                multistart: int | None = None) -> dict[str, FitResult]:
     """Fit both steps of a method on the measured points (the first row of `points`)."""
-    s1, s2 = method["step1"], method.get("step2")
-    law1 = laws.get(s1["law"])
-    _check_step1(name, data, law1, points)
-    starts = options["multistart"] if multistart is None else multistart
-    common = dict(delta=options["huber_delta"], multistart=starts, seed=options["seed"],
-                  minima_rtol=options.get("minima_rtol", 1e-3))
-    keep = points.w1[0] > 0
-    fits = {"step1": fit_law(law1, {k: v[keep] for k, v in points.x1.items() if k in law1.inputs}, points.y1[0][keep],
-                             objective=s1.get("objective", "huber_log"), start=start_of(law1, s1, data.task, options),
-                             **common)}
-    if s2:
-        law2 = laws.get(s2["law"])
-        keep = points.w2[0] > 0
-        if keep.sum() < 2 or keep.sum() <= len(law2.params) - 2:
-            raise FitError(f"method {name}, task {data.task}: step 2 has {int(keep.sum())} usable checkpoint(s)"
-                           + (f" above chance + {s2['above_chance']}" if s2.get("above_chance") is not None else ""))
-        fits["step2"] = fit_law(law2, {"x": points.x2[0][keep]}, points.y2[0][keep],
-                                objective=s2.get("objective", "squares"), start=start_of(law2, s2, data.task, options),
-                                **common)
+    fits = fit_tasks(name, method, [(data, points, 0, None)], options, multistart)[0]
+    if isinstance(fits, FitError):
+        raise fits
     return fits
 
 

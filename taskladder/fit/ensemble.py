@@ -1,39 +1,46 @@
-"""The `ensemble` method: per task, a weighted mean of the other methods, weighted by their backtests.
+"""The `ensemble` method: per task, a weighted combination of the other methods, weighted by their backtests.
 
-Weights: pseudo Bayesian model averaging by held-out log score (Yao et al. 2018). On the task's
-backtests (`taskladder.backtest`) each method's held-out prediction and its calibrated interval
-give a normal predictive density (mean the prediction, SD the interval's half-width over the
-normal quantile of the level); the score of a method is the mean log density of the actuals,
-shrunk toward its mean over every task, (k S_task + s S_all) / (k + s) for its k held-out runs of
-the task and s = `shrink`, and its weight is proportional to exp(k S). A proper score: a method
-gains weight by being right *and* sharp, and loses it by being confidently wrong. Only methods
-that predict RC accuracy (`accuracy: acc`) and have backtests on the task take part. No target
-data is read.
+Each member's predictive distribution at a backtest row is Normal(its prediction, its calibrated error scale at the
+row's distance) (`taskladder.fit.calibration`). On the backtests every member made (each origin's rows weighing as
+one), the weights are chosen by `weighting`:
 
-The methods' draws are resamples of the same ladders (`taskladder.intervals`), so the ensemble's
-draw b is the weighted mean of the methods' draws b; its intervals are the central range of those,
-calibrated on its own backtests (the weighted means of the methods' backtests) like any method's.
+- stacking (Yao et al. 2018): the weights on the simplex that maximise the held-out log score of the members'
+  mixture. A member earns weight by what it adds to the others, so members that err in opposite directions are
+  combined rather than one winner kept;
+- pseudo_bma: weights proportional to exp(summed log score) of each member alone (picks a winner when one is
+  sharper);
+- equal: every member alike.
+
+A task's weights are pulled toward the method's weights over every task by `shrink` pseudo-origins. The evidence
+behind them is written with them (weights.csv): for every scheme, the weights fitted without each task's
+longest-distance origin and that origin's log score and mean absolute error under them (what each scheme would have
+predicted the farthest out). The ensemble's prediction is the weighted mean of its members'; its draws are the
+weighted means of theirs, draw by draw (every method resamples the same ladders); its own backtests are the weighted
+means of the members', and calibrate its intervals by distance like any method's. No target data is read.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from taskladder.fit import intervals
+from taskladder.fit import calibration
+from taskladder.fit.backtest import COLUMNS as BACKTEST_COLUMNS
 from taskladder.fit.methods import (
-    BACKTEST_COLUMNS,
     DRAW_COLUMNS,
     PREDICTION_COLUMNS,
     MethodResult,
-    calibrate_backtest,
-    finish_intervals,
+    interval_around,
 )
 
+log = logging.getLogger(__name__)
+
 TABLES = ("predictions", "backtest", "draws", "calibration", "weights")  # what an ensemble's job writes
+WEIGHTINGS = ("stacking", "pseudo_bma", "equal")
+KEYS = ["task", "origin", "run"]
 
 
 def members(methods: dict, name: str) -> list[str]:
@@ -43,85 +50,166 @@ def members(methods: dict, name: str) -> list[str]:
     return list(methods[name]["ensemble"].get("members") or fitted)
 
 
-def log_score(pred, lo, hi, actual, level: float) -> np.ndarray:
-    """Log density of `actual` under a normal with mean `pred` whose central `level` range is [lo, hi]."""
-    sd = np.maximum((np.asarray(hi) - np.asarray(lo)) / (2 * NormalDist().inv_cdf((1 + level) / 2)), 1e-4)
-    return -0.5 * ((np.asarray(actual) - np.asarray(pred)) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+def scales(calibration_table: pd.DataFrame) -> dict[tuple[str, str], calibration.ErrorModel]:
+    """(method, task) -> the member's accuracy error model, from its calibration table."""
+    acc = calibration_table[calibration_table["value"] == "acc"]
+    return {(r.method, r.task): calibration.ErrorModel(r.floor, r.growth, r.origins, int(r.cases), r.max_distance)
+            for r in acc.itertuples()}
 
 
-def weights(backtest: pd.DataFrame, members: list[str], level: float, shrink: float) -> pd.DataFrame:
-    """One row per (task, method): the cases, the shrunk mean log score and the normalised weight."""
-    bt = backtest[backtest["method"].isin(members) & backtest[["pred", "lo", "hi", "actual"]].notna().all(axis=1)]
-    bt = bt.assign(score=log_score(bt["pred"], bt["lo"], bt["hi"], bt["actual"], level))
-    overall = bt.groupby("method")["score"].mean()
-    rows = []
-    for (task, method), frame in bt.groupby(["task", "method"], sort=True):
-        k = len(frame)
-        score = (k * frame["score"].mean() + shrink * overall[method]) / (k + shrink)
-        rows.append({"task": task, "method": method, "cases": k, "score": score, "log_weight": k * score})
-    out = pd.DataFrame(rows, columns=["task", "method", "cases", "score", "log_weight"])
-    out["weight"] = np.exp(out["log_weight"] - out.groupby("task")["log_weight"].transform("max"))
-    out["weight"] /= out.groupby("task")["weight"].transform("sum")
-    return out.drop(columns="log_weight")
+def densities(backtest: pd.DataFrame, members: list[str], models: dict) -> tuple[list[str], pd.DataFrame,
+                                                                                      np.ndarray, np.ndarray]:
+    """The members with backtests (in order), the backtest rows they all predicted (keys, actual, distance), and per
+    member its prediction and its predictive density of the actual there: (members, rows, predictions (rows, M),
+    densities (rows, M))."""
+    ok = backtest[backtest["method"].isin(members) & backtest[["pred", "actual", "distance"]].notna().all(axis=1)]
+    wide = ok.pivot_table(index=KEYS, columns="method", values="pred", aggfunc="first").dropna()
+    wide = wide.reindex(columns=[m for m in members if m in wide.columns])
+    rows = wide.index.to_frame(index=False).merge(ok.drop_duplicates(KEYS)[KEYS + ["actual", "distance"]], on=KEYS)
+    preds = wide.to_numpy()
+    sd = np.empty_like(preds)
+    for j, m in enumerate(wide.columns):
+        for task in rows["task"].unique():
+            mine = (rows["task"] == task).to_numpy()
+            model = models.get((m, task), models.get((m, "(all tasks)"), calibration.NO_MODEL))
+            sd[mine, j] = np.maximum(model.scale(rows.loc[mine, "distance"]), calibration.MIN_FLOOR)
+    z = (rows["actual"].to_numpy()[:, None] - preds) / sd
+    return list(wide.columns), rows, preds, np.exp(-0.5 * z * z) / (sd * np.sqrt(2 * np.pi))
 
 
-def _mean(frame: pd.DataFrame, w: pd.Series, keys: list[str], value: str) -> pd.Series:
-    """The weighted mean of `value` over methods per `keys`, weights renormalised over the methods present."""
+def _stack(dens: np.ndarray, weights: np.ndarray, prior: np.ndarray | None, shrink: float,
+           iterations: int = 500) -> np.ndarray:
+    """Stacking weights: maximise sum_i w_i log sum_m pi_m p_im over the simplex (EM; `prior` pseudo-counts)."""
+    m = dens.shape[1]
+    pi = np.full(m, 1.0 / m)
+    for _ in range(iterations):
+        mix = np.maximum(np.sum(dens * pi, axis=1), 1e-300)
+        resp = dens * pi / mix[:, None]
+        counts = np.sum(weights[:, None] * resp, axis=0)
+        new = counts + (shrink * prior if prior is not None else 0.0)
+        new = new / np.sum(new)
+        if np.max(np.abs(new - pi)) < 1e-10:
+            return new
+        pi = new
+    return pi
+
+
+def _bma(dens: np.ndarray, weights: np.ndarray, prior: np.ndarray | None, shrink: float) -> np.ndarray:
+    """Pseudo-BMA: exp of each member's summed log score, its mean pulled toward the prior's (`shrink` pseudo-rows)."""
+    logp = np.log(np.maximum(dens, 1e-300))
+    k = np.sum(weights)
+    score = np.sum(weights[:, None] * logp, axis=0) / k
+    if prior is not None:
+        score = (k * score + shrink * prior) / (k + shrink)
+    lw = k * score
+    w = np.exp(lw - np.max(lw))
+    return w / np.sum(w)
+
+
+def fit_weights(dens: np.ndarray, rows: pd.DataFrame, scheme: str, shrink: float) -> dict[str, np.ndarray]:
+    """task -> its members' weights under `scheme` (every origin's rows weighing as one)."""
+    m = dens.shape[1]
+    if scheme == "equal" or not len(rows):
+        return {t: np.full(m, 1.0 / m) for t in rows["task"].unique()}
+    w = calibration._weights((rows["task"] + "/" + rows["origin"]).to_numpy())
+    if scheme == "stacking":
+        pooled = _stack(dens, w, None, 0.0)
+        return {t: _stack(dens[mine], w[mine], pooled, shrink) for t, mine in _tasks(rows)}
+    logp = np.log(np.maximum(dens, 1e-300))
+    overall = np.sum(w[:, None] * logp, axis=0) / np.sum(w)
+    return {t: _bma(dens[mine], w[mine], overall, shrink) for t, mine in _tasks(rows)}
+
+
+def _tasks(rows: pd.DataFrame):
+    for task in rows["task"].unique():
+        yield task, (rows["task"] == task).to_numpy()
+
+
+def evidence(dens: np.ndarray, preds: np.ndarray, rows: pd.DataFrame, shrink: float) -> pd.DataFrame:
+    """Per task and scheme: the weights fitted without the task's longest-distance origin, and that origin's mean
+    log score (of the mixture) and mean absolute error (of the weighted prediction) under them."""
+    out = []
+    far = rows.groupby(["task", "origin"])["distance"].max().reset_index()
+    far = far.loc[far.groupby("task")["distance"].idxmax()].set_index("task")["origin"]
+    held = (rows["origin"].to_numpy() == rows["task"].map(far).to_numpy())
+    for scheme in WEIGHTINGS:
+        weights = fit_weights(dens[~held], rows[~held], scheme, shrink)
+        for task, mine in _tasks(rows):
+            test = mine & held
+            pi = weights.get(task)
+            if pi is None or not test.any():
+                continue
+            mix = np.maximum(np.sum(dens[test] * pi, axis=1), 1e-300)
+            point = np.sum(preds[test] * pi, axis=1)
+            out.append({"task": task, "weighting": scheme, "held_out_origin": far[task],
+                        "held_out_rows": int(test.sum()), "log_score": float(np.mean(np.log(mix))),
+                        "abs_error": float(np.mean(np.abs(point - rows.loc[test, "actual"].to_numpy())))})
+    return pd.DataFrame(out, columns=["task", "weighting", "held_out_origin", "held_out_rows", "log_score",
+                                      "abs_error"])
+
+
+def _weighted(frame: pd.DataFrame, keys: list[str], value: str, w: pd.Series) -> pd.Series:
+    """The weighted mean of `value` over the members per `keys`, weights renormalised over the members present."""
     frame = frame[frame["method"].isin(w.index) & frame[value].notna()]
     weight = frame["method"].map(w)
     num = (frame[value] * weight).groupby([frame[k] for k in keys]).sum()
     return num / weight.groupby([frame[k] for k in keys]).sum()
 
 
-def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFrame, members: list[str],
-            level: float, name: str, shrink: float, chance_tasks, calibration_sizes: int) -> tuple[MethodResult, pd.DataFrame]:
-    """The ensemble's tables from the member methods' predictions, backtests and draws; and its weights."""
-    w_all = weights(backtest, members, level, shrink)
-    pred_rows, bt_rows, draw_frames = [], [], []
-    for task, w in w_all.groupby("task", sort=False):
+def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFrame, models: dict,
+            members: list[str], name: str, spec: dict, intervals: dict, skip_tasks) -> tuple[MethodResult,
+                                                                                             pd.DataFrame]:
+    """The ensemble's tables from its members' predictions, backtests, draws and error models; and its weights
+    (with the evidence behind them)."""
+    order, rows, preds, dens = densities(backtest, members, models)
+    weights = fit_weights(dens, rows, spec["weighting"], spec["shrink"])
+    if not order:  # no member has backtests (a ladder too small for them): every member alike
+        order = list(members)
+    weights = {t: weights.get(t, np.full(len(order), 1.0 / len(order))) for t in predictions["task"].unique()}
+    table = pd.DataFrame([{"task": t, "method": m, "weight": float(w[j]), "weighting": spec["weighting"]}
+                          for t, w in weights.items() for j, m in enumerate(order)],
+                         columns=["task", "method", "weight", "weighting"])
+    proof = evidence(dens, preds, rows, spec["shrink"]) if len(rows) else pd.DataFrame(columns=["task", "weighting"])
+    bt_rows, pred_rows, draw_frames = [], [], []
+    for task, w in table.groupby("task", sort=False):
         w = w.set_index("method")["weight"]
-        p = predictions[predictions["task"] == task]
-        d = draws[draws["task"] == task].fillna({"holdout": ""})
-        for target, frame in p[p["method"].isin(w.index)].groupby("target", sort=False):
+        b = backtest[(backtest["task"] == task)]
+        for (origin, run), frame in b[b["method"].isin(w.index)].groupby(["origin", "run"], sort=False):
             first = frame.iloc[0]
-            pred = float(_mean(frame, w, ["target"], "pred_acc").iloc[0])
-            dt = d[(d["target"] == target) & (d["holdout"] == "")]
-            ens = _mean(dt, w, ["draw"], "pred_acc") if len(dt) else pd.Series(dtype=float)
-            lo, hi = intervals.raw_interval(ens.to_numpy(), level)
+            bt_rows.append({**{k: first[k] for k in ("task", "origin", "kind", "run", "n", "d", "fitted_sizes",
+                                                      "fitted_max_n", "distance", "actual", "actual_se")},
+                            "method": name, "pred": float(_weighted(frame, ["run"], "pred", w).iloc[0])})
+        p = predictions[(predictions["task"] == task) & predictions["method"].isin(w.index)]
+        d = draws[(draws["task"] == task) & draws["method"].isin(w.index)]
+        for target, frame in p.groupby("target", sort=False):
+            first = frame.iloc[0]
+            mean = _weighted(frame, ["target"], "pred_acc", w)
+            pred = float(mean.iloc[0]) if len(mean) else np.nan
             act = first["actual_acc"]
+            ens = _weighted(d[d["target"] == target], ["draw"], "pred_acc", w) if len(d) else pd.Series(dtype=float)
             pred_rows.append({"method": name, "task": task, "target": target, "n": first["n"], "d": first["d"],
-                              "pred_loss": np.nan, "actual_loss": np.nan, "pred_acc": pred, "actual_acc": act,
-                              "abs_error": abs(pred - act), "rel_error": abs(pred - act) / act,
-                              "pred_lo": lo, "pred_hi": hi, "loss_lo": np.nan, "loss_hi": np.nan})
-            draw_frames.append(pd.DataFrame({"method": name, "task": task, "target": target, "holdout": "",
-                                             "draw": ens.index, "pred_loss": np.nan, "pred_acc": ens.to_numpy()}))
-        b = backtest[backtest["task"] == task]
-        for (holdout, run), frame in b[b["method"].isin(w.index)].groupby(["holdout", "run"], sort=False):
-            first = frame.iloc[0]
-            db = d[(d["target"] == run) & (d["holdout"] == holdout)]
-            ens = _mean(db, w, ["draw"], "pred_acc") if len(db) else pd.Series(dtype=float)
-            lo, hi = intervals.raw_interval(ens.to_numpy(), level)
-            bt_rows.append({**{k: first[k] for k in ("task", "holdout", "run", "n", "d", "fitted_sizes", "fitted_max_n",
-                                                     "actual",
-                                                     "actual_se")},
-                            "method": name, "pred": float(_mean(frame, w, ["run"], "pred").iloc[0]), "lo": lo,
-                            "hi": hi, "pred_loss": np.nan, "loss_lo": np.nan, "loss_hi": np.nan, "actual_loss": np.nan,
-                            "actual_loss_se": np.nan})
-            draw_frames.append(pd.DataFrame({"method": name, "task": task, "target": run, "holdout": holdout,
-                                             "draw": ens.index, "pred_loss": np.nan, "pred_acc": ens.to_numpy()}))
-    backtest_e, factors = calibrate_backtest(pd.DataFrame(bt_rows, columns=[c for c in BACKTEST_COLUMNS
-                                                                             if c not in ("error", "covered")]),
-                                             level, chance_tasks, calibration_sizes)
-    preds = pd.DataFrame(pred_rows, columns=PREDICTION_COLUMNS)
-    finish_intervals(preds, factors, {})
-    calibration = pd.DataFrame([{"method": name, "level": level, "draws": int(draws["draw"].max() + 1) if len(draws)
-                                 else 0, "factor": factors["acc"], "loss_factor": np.nan, "cases": factors["cases"],
-                                 "raw_coverage": factors.get("raw_coverage", np.nan),
-                                 "coverage": float(backtest_e["covered"].mean()) if len(backtest_e) else np.nan}])
-    result = MethodResult(fits=pd.DataFrame(), predictions=preds, points=pd.DataFrame(), backtest=backtest_e,
-                          draws=pd.concat(draw_frames, ignore_index=True) if draw_frames
-                          else pd.DataFrame(columns=DRAW_COLUMNS), calibration=calibration)
-    return result, w_all.assign(method_name=name)
+                              "pred_acc": pred, "actual_acc": act, "abs_error": abs(pred - act),
+                              "rel_error": abs(pred - act) / act, "distance": first["distance"],
+                              "note": "" if np.isfinite(pred) else "no member predicted it", "_draws": ens})
+            draw_frames.append(pd.DataFrame({"method": name, "task": task, "target": target, "draw": ens.index,
+                                             "pred_loss": np.nan, "pred_acc": ens.to_numpy()}))
+    level, min_sizes, shrink = intervals["level"], intervals["calibration_sizes"], intervals["shrink"]
+    bt = calibration.calibrate_backtest(pd.DataFrame(bt_rows, columns=[
+        c for c in BACKTEST_COLUMNS if c not in ("lo", "hi", "error", "covered", "loss_lo", "loss_hi")]),
+        level, skip_tasks, min_sizes, shrink)
+    own = calibration.task_models(bt, skip_tasks, min_sizes, shrink)
+    for row in pred_rows:
+        hw = own.get(row["task"], own.get("", calibration.NO_MODEL)).half_width(row["distance"], level)
+        row["pred_lo"], row["pred_hi"] = interval_around(row["pred_acc"], hw, row.pop("_draws").to_numpy(), np.empty(0),
+                                                   level, (0.0, 1.0))
+    result = MethodResult(fits=pd.DataFrame(), predictions=pd.DataFrame(pred_rows, columns=PREDICTION_COLUMNS),
+                          points=pd.DataFrame(), backtest=bt.reindex(columns=BACKTEST_COLUMNS),
+                          draws=pd.concat(draw_frames, ignore_index=True) if draw_frames else
+                          pd.DataFrame(columns=DRAW_COLUMNS),
+                          calibration=pd.DataFrame(calibration.model_rows(own, name, level, "acc")))
+    return result, pd.concat([table.assign(kind="weight"), proof.assign(kind="evidence")], ignore_index=True)[
+        ["kind", "task", "method", "weight", "weighting", "held_out_origin", "held_out_rows", "log_score",
+         "abs_error"]]
 
 
 @dataclass(frozen=True)
@@ -129,36 +217,30 @@ class EnsembleJob:
     """Everything an ensemble's job depends on, as the plan builds it (`run_ensemble_job` consumes it whole)."""
 
     method: str  # its name
-    spec: dict  # its `ensemble` section: members, shrink
+    spec: dict  # its `ensemble` section: members, weighting, shrink
     tasks: list[str]
     options: dict  # the `fit` options and the seed (which tasks are at chance)
     intervals: dict  # the `intervals` options
     group: str | None = None
 
 
-def run_ensemble_job(job: EnsembleJob, predictions, backtest, draws, ladder_files, out: dict) -> MethodResult:
+def run_ensemble_job(job: EnsembleJob, predictions, backtest, draws, calibrations, out: dict) -> MethodResult:
     """Read the members' tables (lists of files), combine them and write the ensemble's tables (`out`: table ->
-    path). The ladder's metrics say which tasks are at chance (left out of the calibration)."""
+    path). Tasks every member found at chance are left out of the calibration."""
     from taskladder.base.files import write_csv
-    from taskladder.base.metrics_table import read_metrics
-    from taskladder.fit.points import chance
-    from taskladder.fit.predictability import at_chance
-    from taskladder.fit.smoothing import runs_of
 
     def read(files) -> pd.DataFrame:
         frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
         return frame.drop(columns="group", errors="ignore")
 
     member_predictions = read(predictions)
-    members = sorted(set(member_predictions["method"]))
-    ladder = read_metrics(ladder_files)
-    options = job.options
-    at = [t for t in job.tasks if at_chance(runs_of(ladder, t, ["acc"]), "acc", chance(t, options.get("chance")),
-                                            options["final_checkpoints"])]
-    result, weights = combine(member_predictions, read(backtest), read(draws), members, job.intervals["level"],
-                              job.method, job.spec["shrink"], at, job.intervals["calibration_sizes"])
+    present = sorted(set(member_predictions["method"]))
+    notes = member_predictions.groupby("task")["note"].apply(lambda s: s.fillna("").str.startswith("at chance").all())
+    skip = list(notes[notes].index)
+    result, weights = combine(member_predictions, read(backtest), read(draws), scales(read(calibrations)), present,
+                              job.method, job.spec, job.intervals, skip)
     tables = {"predictions": result.predictions, "backtest": result.backtest, "draws": result.draws,
-              "calibration": result.calibration, "weights": weights.drop(columns="method_name")}
+              "calibration": result.calibration, "weights": weights}
     for table, frame in tables.items():
         write_csv(frame if job.group is None else frame.assign(group=job.group), out[table])
     return result

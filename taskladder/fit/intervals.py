@@ -18,30 +18,23 @@ warm-started at the fit, and chained at each target: every draw goes through ste
 The draws are the same for every method (they depend on the seed, the task and the runs only),
 so methods can be combined draw by draw (`taskladder.ensemble`).
 
-Calibration. The raw interval is the central `level` range of the draws. On the backtests
-(`taskladder.backtest`), each held-out run gives z = |actual - pred| / (the raw half-width on the
-actual's side, combined with the actual's own measurement noise); the calibration factor c is the
-conformal quantile of the z (the ceil((k + 1) * level)-th smallest of k), and a calibrated interval
-is the raw one with both sides scaled by c: c > 1 where the draws alone were too narrow on held-out
-runs, c < 1 where too wide. The holdouts used are those fitted on at least 3 model sizes (all of
-them where there are none): with 2 sizes the N exponent rests on two points, and those holdouts
-measure the instability of an under-determined fit rather than the error of a ladder's
-extrapolation. Where the fit's objective has other minima within `fit.minima_rtol` of the lowest,
-the interval is widened to cover their predictions too.
+The draws' central `level` range is the raw interval: the spread that noise in the ladder alone explains. The
+calibrated interval (`taskladder.fit.methods`) widens it to what the backtests at the target's distance have shown
+(`taskladder.fit.calibration`), and to cover the predictions of other minima within `fit.minima_rtol` of the lowest.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from statistics import NormalDist
 
 import numpy as np
 
+from taskladder.fit.batch import Problem, solve_all
 from taskladder.fit.chain import chain
-from taskladder.fit.points import Points, Sample, TaskData, make_points
+from taskladder.fit.points import Sample, TaskData, make_points
 from taskladder.fit.smoothing import Run, final_value
-from taskladder.fit.solver import FitResult, cholesky_solve, solve
+from taskladder.fit.solver import FitResult, cholesky_solve
 
 MIN_HALF_WIDTH = 1e-6  # a raw half-width below this counts as this (a draw-free or degenerate interval)
 TREND_BLOCKS = 8  # the trend is fitted over this many blocks: residuals nearly independent within a block
@@ -51,21 +44,28 @@ def _seed(*parts) -> list[int]:
     return [int(p) if isinstance(p, (int, np.integer)) else zlib.crc32(str(p).encode()) for p in parts]
 
 
+def trend_rows(x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """(window indices (m, w), hat rows (m, w)) of the local quadratic trend against x: at each checkpoint a
+    quadratic fitted by least squares to the `block` checkpoints around it (the window kept inside the run); the
+    trend at checkpoint i is hat[i] @ values[window[i]]. The same for every metric of a run."""
+    m = len(x)
+    w = min(block, m)
+    lo = np.minimum(np.maximum(np.arange(m) - w // 2, 0), m - w)
+    window = lo[:, None] + np.arange(w)
+    u = x[window] - x[:, None]
+    basis = np.stack([np.ones_like(u), u, u * u], axis=1)  # (m, 3, w); the row of checkpoint i is (1, 0, 0)
+    gram = np.stack([np.stack([np.sum(a * b, axis=-1) for b in basis.transpose(1, 0, 2)], axis=-1)
+                     for a in basis.transpose(1, 0, 2)], axis=-2)
+    coef = cholesky_solve(gram, np.tile([1.0, 0.0, 0.0], (m, 1)))
+    hat = coef[:, 0, None] * basis[:, 0] + coef[:, 1, None] * basis[:, 1] + coef[:, 2, None] * basis[:, 2]
+    return window, hat
+
+
 def trend(values: np.ndarray, x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """(trend, leverage) of a run's values against x (log tokens): at each checkpoint a quadratic fitted by
-    least squares to the `block` checkpoints around it (the window kept inside the run). A curve as steep
-    as the start of a loss curve is followed, so the residuals are the checkpoints' noise."""
-    m, w = len(values), min(block, len(values))
-    smoothed, leverage = np.empty(m), np.empty(m)
-    for i in range(m):
-        lo = min(max(i - w // 2, 0), m - w)
-        u = x[lo:lo + w] - x[i]
-        basis = np.stack([np.ones(w), u, u * u])  # (3, w); the row of checkpoint i is (1, 0, 0)
-        gram = np.array([[np.sum(a * b) for b in basis] for a in basis])
-        coef = cholesky_solve(gram[None], np.array([[1.0, 0.0, 0.0]]))[0]
-        hat = np.sum(coef[:, None] * basis, axis=0)  # checkpoint i's row of the window's hat matrix
-        smoothed[i], leverage[i] = np.sum(hat * values[lo:lo + w]), hat[i - lo]
-    return smoothed, leverage
+    """(trend, leverage) of a run's values against x (log tokens) (`trend_rows`). A curve as steep as the start
+    of a loss curve is followed, so the residuals are the checkpoints' noise."""
+    window, hat = trend_rows(x, block)
+    return np.sum(hat * values[window], axis=-1), hat[np.arange(len(x)), np.arange(len(x)) - window[:, 0]]
 
 
 def block_indices(m: int, block: int, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -97,9 +97,11 @@ def resample_checkpoints(run: Run, draws: int, block: int, seed: list[int]) -> d
         return {c: np.broadcast_to(v, (draws, m)) for c, v in run.values.items()}
     x = np.log(run.tokens) if np.all(run.tokens > 0) else np.arange(m, dtype=float)
     idx = block_indices(m, block, draws, np.random.default_rng(seed + _seed(run.name)))
+    window, hat = trend_rows(x, TREND_BLOCKS * block)
+    leverage = hat[np.arange(m), np.arange(m) - window[:, 0]]
     out = {}
     for c, v in run.values.items():
-        smooth, leverage = trend(v, x, TREND_BLOCKS * block)
+        smooth = np.sum(hat * v[window], axis=-1)
         out[c] = smooth + ((v - smooth) / np.sqrt(1 - leverage))[idx]  # residuals at their full size
     return out
 
@@ -120,33 +122,49 @@ def resample(data: TaskData, draws: int, block: int, seed: int) -> Sample:
     return Sample(ladder, ladder_counts, step2, step2_counts)
 
 
-def refit(method: dict, fits: dict[str, FitResult], points: Points, options: dict,
-          max_iter: int = 200) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Refit both steps on every row of `points`, warm-started at `fits`: (step-1 params, step-2 params, ok)."""
-    f1 = fits["step1"]
-    delta = options["huber_delta"]
-    x1 = {k: points.x1[k] for k in f1.law.inputs}
-    s1 = solve(f1.law, x1, points.y1, np.tile(f1.params, (len(points.y1), 1)), weights=points.w1,
-               objective=method["step1"].get("objective", "huber_log"), delta=delta, max_iter=max_iter)
-    ok = np.isfinite(s1.objective)
-    if "step2" not in fits:
-        return s1.params, None, ok
-    f2 = fits["step2"]
-    s2 = solve(f2.law, {"x": points.x2}, points.y2, np.tile(f2.params, (len(points.y2), 1)), weights=points.w2,
-               objective=method["step2"].get("objective", "squares"), delta=delta, max_iter=max_iter)
-    return s1.params, s2.params, ok & np.isfinite(s2.objective)
+def refit_all(method: dict, tasks: list[tuple], options: dict, max_iter: int = 200) -> list[tuple]:
+    """Refit both steps on every row of each (fits, points) in `tasks`, warm-started at the fits, in one batched
+    solve per step and shape: per item (step-1 params, step-2 params or None, ok)."""
+    problems, owners = [], []
+    for i, (fits, points) in enumerate(tasks):
+        steps = [("step1", {k: points.x1[k] for k in fits["step1"].law.inputs}, points.y1, points.w1)]
+        if "step2" in fits:
+            steps.append(("step2", None, points.y2, points.w2))
+        for step, x1, y, w in steps:
+            fit = fits[step]
+            for b in range(len(y)):
+                x = x1 if x1 is not None else {"x": points.x2[b]}
+                problems.append(Problem(fit.law, x, y[b], w[b], fit.params[None], method[step]["objective"]))
+                owners.append((i, step))
+    solved = solve_all(problems, options["huber_delta"], max_iter)
+    params: dict = {}
+    for (i, step), sol in zip(owners, solved):
+        params.setdefault((i, step), []).append(sol)
+    out = []
+    for i, (fits, _) in enumerate(tasks):
+        s1 = params[(i, "step1")]
+        p1, ok = np.stack([s.params[0] for s in s1]), np.isfinite([s.objective[0] for s in s1])
+        if "step2" not in fits:
+            out.append((p1, None, ok))
+            continue
+        s2 = params[(i, "step2")]
+        out.append((p1, np.stack([s.params[0] for s in s2]), ok & np.isfinite([s.objective[0] for s in s2])))
+    return out
 
 
-def draw_predictions(method: dict, fits: dict[str, FitResult], data: TaskData, options: dict, targets: dict,
-                     draws: int, block: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """target -> (intermediate, accuracy) of each of `draws` resampled ladders (NaN where a refit failed)."""
-    sample = resample(data, draws, block, options["seed"])
-    p1, p2, ok = refit(method, fits, make_points(data, sample, method, options), options)
-    law2 = fits["step2"].law if "step2" in fits else None
+def draw_all(method: dict, tasks: dict[str, tuple], options: dict, targets: dict, draws: int,
+             block: int) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """task -> target -> (intermediate, accuracy) of each of `draws` resampled ladders (NaN where a refit failed);
+    `tasks`: task -> (its data, its fits)."""
+    items = [(fits, make_points(data, resample(data, draws, block, options["seed"]), method, options))
+             for data, fits in tasks.values()]
     out = {}
-    for name, target in targets.items():
-        loss, acc = chain(fits["step1"].law, p1, law2, p2, target)
-        out[name] = (np.where(ok, loss, np.nan), np.where(ok, acc, np.nan))
+    for task, (data, fits), (p1, p2, ok) in zip(tasks, tasks.values(), refit_all(method, items, options)):
+        law2 = fits["step2"].law if "step2" in fits else None
+        out[task] = {}
+        for name, target in targets.items():
+            loss, acc = chain(fits["step1"].law, p1, law2, p2, target)
+            out[task][name] = (np.where(ok, loss, np.nan), np.where(ok, acc, np.nan))
     return out
 
 
@@ -172,42 +190,3 @@ def raw_interval(draws: np.ndarray, level: float) -> tuple[float, float]:
     q = (1 - level) / 2
     lo, hi = np.quantile(draws, [q, 1 - q])
     return float(lo), float(hi)
-
-
-def z_score(pred, lo, hi, actual, actual_se=0.0, level: float = 0.9) -> np.ndarray:
-    """|actual - pred| in units of the raw half-width on the actual's side, combined with the actual's own
-    measurement noise (its standard error times the level's normal quantile): the z of a held-out run
-    whose actual is a noisy mean of checkpoints is not inflated by that noise."""
-    pred, lo, hi, actual, se = (np.asarray(a, dtype=float) for a in (pred, lo, hi, actual, actual_se))
-    side = np.where(actual >= pred, hi - pred, pred - lo)
-    noise = noise_half_width(se, level)
-    return np.abs(actual - pred) / np.maximum(np.sqrt(side ** 2 + noise ** 2), MIN_HALF_WIDTH)
-
-
-def calibration_factor(z, level: float) -> float:
-    """The conformal quantile of backtest z-scores: the ceil((k + 1) * level)-th smallest of the k finite
-    ones (the largest where there are too few); NaN without any."""
-    z = np.sort(np.asarray(z, dtype=float)[np.isfinite(z)])
-    if not len(z):
-        return np.nan
-    rank = math.ceil((len(z) + 1) * level)
-    return float(z[min(rank, len(z)) - 1])
-
-
-def calibrated(pred, lo, hi, factor: float, bounds=(-np.inf, np.inf), noise=0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The raw interval with both sides scaled by `factor` (kept as they are where the factor is NaN), each
-    side combined in quadrature with `noise` (the half-width of a measurement's own noise, for an interval
-    that is to hold a measured value rather than the true one)."""
-    pred, lo, hi, noise = (np.asarray(a, dtype=float) for a in (pred, lo, hi, noise))
-    if not np.isfinite(factor):
-        factor = 1.0
-    noise = np.nan_to_num(noise)
-    lo = pred - np.hypot(factor * np.maximum(pred - lo, 0), noise)
-    hi = pred + np.hypot(factor * np.maximum(hi - pred, 0), noise)
-    return np.clip(lo, *bounds), np.clip(hi, *bounds)
-
-
-def noise_half_width(se, level: float):
-    """The half-width of a measurement's noise at `level` from its standard error."""
-    return NormalDist().inv_cdf((1 + level) / 2) * np.nan_to_num(np.asarray(se, dtype=float))
-

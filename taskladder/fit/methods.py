@@ -1,31 +1,49 @@
-"""Run one prediction method end to end: for every task fit both steps, chain them at every target,
-resample the ladder for intervals, backtest on the ladder's own largest runs, calibrate.
+"""Run one prediction method end to end: for every task fit both steps, chain them at every target, resample the
+ladder for the spread noise explains, backtest at every distance the ladder allows, and calibrate the intervals by
+the distance of each target.
 
 A method's tables (`run_method`; a workflow job and `taskladder fit` write them with `run_fit_job`):
 
 - fits: per (task, step) the fitted parameters by the paper's names, the objective, convergence;
-- predictions: per (task, target) the chained prediction, its calibrated interval and the actual;
+- predictions: per (task, target) the chained prediction, its distance (decades of compute beyond the largest ladder
+  run), its calibrated interval, the actual, and a note where the task could not be predicted;
 - points: the points each step was fitted on;
-- backtest: per held-out ladder run (`taskladder.backtest`) the prediction, its interval
-  (calibrated without the run's own task, so `covered` is a held-out coverage) and the actual;
-- draws: the resampled predictions of every target and held-out run (the ensemble combines them);
-- calibration: the factor applied to the raw intervals, and the backtests' coverage before and after.
+- backtest: per (origin, held-out run) (`taskladder.fit.backtest`) the prediction, its distance, its interval
+  (from a model that did not see the row's origin: `covered` is a held-out coverage) and the actual;
+- draws: the resampled predictions of every target (the ensemble combines them);
+- calibration: per task the error model against distance (`taskladder.fit.calibration`) and its half-widths.
+
+Where the ladder gives no evidence: a task at chance on the ladder gets no law-based prediction (empty, with its
+note); a task whose accuracies do not rise above their noise with compute (signal-to-noise below
+`evidence.min_snr`, or rank correlation with compute below `evidence.min_monotone`) gets its prediction bounded to
+[chance - 0.05, best ladder accuracy + the calibrated half-width at its distance]: the law's extrapolation there
+rests on no trend the ladder shows. A task the method cannot be fitted on (too few runs or points) is a row with an
+empty prediction and the reason in its note, never a failed job.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from taskladder.fit import intervals, laws
-from taskladder.fit.backtest import backtest_task
-from taskladder.fit.chain import actual, fit_points, fit_row, predict_target
+from taskladder.base.metrics_table import run_flops
+from taskladder.fit import calibration, intervals, laws
+from taskladder.fit.backtest import COLUMNS as BACKTEST_COLUMNS
+from taskladder.fit.backtest import backtest_tasks
+from taskladder.fit.chain import (
+    actual,
+    fit_row,
+    fit_tasks,
+    predict_target,
+    target_inputs,
+)
 from taskladder.fit.points import (
     FitError,
     Sample,
+    TaskData,
     chance,
     columns,
     make_points,
@@ -33,16 +51,16 @@ from taskladder.fit.points import (
     points_frame,
     task_data,
 )
-from taskladder.fit.predictability import at_chance
+from taskladder.fit.predictability import at_chance, measures
 from taskladder.fit.smoothing import single_checkpoint_runs
 
 log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = ["method", "task", "target", "n", "d", "pred_loss", "actual_loss", "pred_acc", "actual_acc",
-                      "abs_error", "rel_error", "pred_lo", "pred_hi", "loss_lo", "loss_hi"]
-BACKTEST_COLUMNS = ["method", "task", "holdout", "run", "n", "d", "fitted_sizes", "fitted_max_n", "pred", "lo", "hi", "actual",
-                    "error", "covered", "actual_se", "pred_loss", "loss_lo", "loss_hi", "actual_loss", "actual_loss_se"]
-DRAW_COLUMNS = ["method", "task", "target", "holdout", "draw", "pred_loss", "pred_acc"]
+                      "abs_error", "rel_error", "pred_lo", "pred_hi", "loss_lo", "loss_hi", "distance", "note"]
+DRAW_COLUMNS = ["method", "task", "target", "draw", "pred_loss", "pred_acc"]
+AT_CHANCE = "at chance on the ladder: not predictable at this scale"
+FLOOR_MARGIN = 0.05  # a bounded prediction stays at least chance - this
 
 
 @dataclass
@@ -66,125 +84,185 @@ class FitJob:
     spec: dict  # its definition: intermediate, accuracy, step1, step2, fit (its own `fit` overrides)
     tasks: list[str]
     options: dict  # the `fit` options (but tasks) and the seed
-    intervals: dict  # the `intervals` options: level, draws, block, calibration_sizes
+    intervals: dict  # the `intervals` options: level, draws, block, calibration_sizes, shrink
+    evidence: dict  # when the ladder shows a trend: min_snr, min_monotone (the `flags` thresholds)
     targets: dict[str, dict]  # name -> {n, d, flops} (and `run`: the run that measures it, where named otherwise)
     group: str | None = None  # the ladder of one group (data recipe); None: the experiment has no groups
 
 
-def _draw_rows(name, task, target, holdout, loss, acc) -> pd.DataFrame:
-    return pd.DataFrame({"method": name, "task": task, "target": target, "holdout": holdout,
-                         "draw": np.arange(len(acc)), "pred_loss": loss, "pred_acc": acc})
+@dataclass
+class TaskFit:
+    """What one task's fit gives the method's tables."""
+
+    data: TaskData
+    fits: dict
+    at_chance: bool
+    trend: bool  # the ladder's accuracies rise above their noise with compute
+    best: float  # the ladder's best final accuracy
+    drawn: dict = field(default_factory=dict)  # target -> (intermediate draws, accuracy draws)
 
 
-def calibrate_backtest(backtest: pd.DataFrame, level: float, skip_tasks=(), min_sizes: int = 3) -> tuple[pd.DataFrame, dict]:
-    """Calibrate the backtests' raw intervals leaving each task out (so `covered` is a held-out coverage; each
-    held-out run's interval also holds its actual's measurement noise) and return the factors fitted on
-    every task but `skip_tasks` (for the targets' intervals), on the holdouts fitted on at least `min_sizes`
-    model sizes (on all of them where none is)."""
-    bt = backtest.copy()
-    if bt.empty:
-        return bt.reindex(columns=BACKTEST_COLUMNS), {"acc": np.nan, "loss": np.nan, "cases": 0}
-    use = ~bt["task"].isin(list(skip_tasks))
-    if (bt["fitted_sizes"] >= min_sizes).any():  # see taskladder.intervals, "Calibration"
-        use &= bt["fitted_sizes"] >= min_sizes
-    z = intervals.z_score(bt["pred"], bt["lo"], bt["hi"], bt["actual"], bt["actual_se"], level)
-    z_loss = intervals.z_score(bt["pred_loss"], bt["loss_lo"], bt["loss_hi"], bt["actual_loss"], bt["actual_loss_se"],
-                               level)
-    raw_lo, raw_hi = bt["lo"].to_numpy(), bt["hi"].to_numpy()
-    for task in bt["task"].unique():
-        mine = (bt["task"] == task).to_numpy()
-        factor = intervals.calibration_factor(z[use.to_numpy() & ~mine], level)
-        lo, hi = intervals.calibrated(bt["pred"][mine], raw_lo[mine], raw_hi[mine], factor, (0, 1),
-                                      intervals.noise_half_width(bt["actual_se"][mine], level))
-        bt.loc[mine, "lo"], bt.loc[mine, "hi"] = lo, hi
-        lo, hi = intervals.calibrated(bt["pred_loss"][mine], bt["loss_lo"][mine], bt["loss_hi"][mine],
-                                      intervals.calibration_factor(z_loss[use.to_numpy() & ~mine], level), (0, np.inf),
-                                      intervals.noise_half_width(bt["actual_loss_se"][mine], level))
-        bt.loc[mine, "loss_lo"], bt.loc[mine, "loss_hi"] = lo, hi
-    bt["error"] = bt["pred"] - bt["actual"]
-    bt["covered"] = (bt["actual"] >= bt["lo"]) & (bt["actual"] <= bt["hi"])
-    factors = {"acc": intervals.calibration_factor(z[use.to_numpy()], level),
-               "loss": intervals.calibration_factor(z_loss[use.to_numpy()], level),
-               "cases": int(np.isfinite(z[use.to_numpy()]).sum()),
-               "raw_coverage": float(np.mean(z[use.to_numpy() & np.isfinite(z)] <= 1)) if use.any() else np.nan}
-    return bt[BACKTEST_COLUMNS], factors
+def distance(target: dict, ladder_flops: float) -> float:
+    """Decades of training compute from the ladder's largest run to the target (negative: below it)."""
+    return float(np.log10(target_inputs(target)["flops"][0] / ladder_flops))
+
+
+def _evidence(name: str, method: dict, data: TaskData, options: dict, evidence: dict) -> tuple[bool, bool, float]:
+    """(at chance, shows a trend, best final accuracy) of a task's ladder."""
+    _, acc, _ = columns(method)
+    single = single_checkpoint_runs(data.ladder)
+    if single:
+        log.info("%s %s: %d run(s) with a single checkpoint (%s): kept as they are, no checkpoint dropped, "
+                 "no moving average", name, data.task, len(single), ", ".join(single[:5]))
+    if acc not in data.ladder[0].values:
+        return False, True, np.nan
+    p0 = chance(data.task, options.get("chance"))
+    m = measures(data.ladder, data.task, p0, options["final_checkpoints"], acc=acc)
+    trend = bool(m["snr"] >= evidence["min_snr"] and not m["monotone"] < evidence["min_monotone"])
+    return at_chance(data.ladder, acc, p0, options["final_checkpoints"]), trend, m["best_acc"]
+
+
+def fit_tasks_of(name: str, method: dict, metrics: pd.DataFrame, tasks: list[str], options: dict, evidence: dict,
+                 others: pd.DataFrame | None) -> dict[str, TaskFit | FitError]:
+    """Every task's fit (one batched solve per step), or the FitError that says why it cannot be fitted."""
+    datas: dict = {}
+    for task in tasks:
+        try:
+            datas[task] = task_data(name, method, metrics, task, others)
+        except FitError as e:
+            datas[task] = e
+    ok = [t for t in tasks if not isinstance(datas[t], FitError)]
+    items = [(datas[t], make_points(datas[t], Sample.measured(datas[t]), method, options), 0, None) for t in ok]
+    out = {t: datas[t] for t in tasks if t not in ok}
+    for task, fits in zip(ok, fit_tasks(name, method, items, options)):
+        out[task] = fits if isinstance(fits, FitError) else TaskFit(datas[task], fits, *_evidence(
+            name, method, datas[task], options, evidence))
+    return out
+
+
+def _prediction(name: str, task: str, tname: str, target: dict, fit: TaskFit | None, options: dict, inter, acc,
+                ladder_flops: float, note: str = "") -> dict:
+    tm, last = target.get("metrics"), options["target_checkpoints"]
+    act_loss, act_acc = actual(tm, task, inter, last), actual(tm, task, acc, last)
+    pred_loss, pred_acc = predict_target(fit.fits, target) if fit else (np.nan, np.nan)
+    if fit and fit.at_chance:
+        pred_acc, note = np.nan, AT_CHANCE
+    return {"method": name, "task": task, "target": tname, "n": int(target["n"]), "d": int(target["d"]),
+            "pred_loss": pred_loss, "actual_loss": act_loss, "pred_acc": pred_acc, "actual_acc": act_acc,
+            "abs_error": abs(pred_acc - act_acc), "rel_error": abs(pred_acc - act_acc) / act_acc,
+            "distance": distance(target, ladder_flops), "note": note}
 
 
 def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, tasks: list[str], options: dict,
-               interval: dict, others: pd.DataFrame | None = None, progress=None) -> MethodResult:
-    """Fit `method` for every task and predict every target, with intervals unless interval["draws"] is 0.
-
-    `targets`: name -> {"n", "d", optional "flops", "metrics": DataFrame or None}.
-    """
+               interval: dict, evidence: dict, others: pd.DataFrame | None = None, progress=None) -> MethodResult:
+    """Fit `method` for every task and predict every target, with intervals and backtests unless
+    interval["draws"] is 0. `targets`: name -> {"n", "d", optional "flops", "metrics": DataFrame or None}.
+    `progress(stage, done, total)` is called as the stages (fits, draws, backtests) finish."""
     options = method_options(method, options)
-    level, draws, block = interval["level"], interval["draws"], interval["block"]
     inter, acc, _ = columns(method)
-    fit_rows, pred_rows, point_frames, bt_rows, draw_frames, chance_tasks = [], [], [], [], [], []
-    minima = {}
+    say = progress or (lambda *a: None)
+    found = fit_tasks_of(name, method, metrics, tasks, options, evidence, others)
+    fitted = {t: f for t, f in found.items() if isinstance(f, TaskFit)}
+    say("fits", len(fitted), len(tasks))
+    for task, e in found.items():
+        if isinstance(e, FitError):
+            log.warning("%s %s: not fitted: %s", name, task, e)
+    if interval["draws"] and fitted:
+        drawn = intervals.draw_all(method, {t: (f.data, f.fits) for t, f in fitted.items()}, options, targets,
+                                   interval["draws"], interval["block"])
+        for task, fit in fitted.items():
+            fit.drawn = drawn[task]
+        say("draws", len(fitted), len(tasks))
+    ladder_flops = _largest_flops(metrics)
+    fit_rows, pred_rows, point_frames = [], [], []
     for task in tasks:
-        data = task_data(name, method, metrics, task, others)
-        single = single_checkpoint_runs(data.ladder)
-        if single:
-            log.info("%s %s: %d run(s) with a single checkpoint (%s): kept as they are, no checkpoint dropped, "
-                     "no moving average", name, task, len(single), ", ".join(single[:5]))
-        if acc in data.ladder[0].values and at_chance(data.ladder, acc, chance(task, options.get("chance")),
-                                                      options["final_checkpoints"]):
-            chance_tasks.append(task)
-        points = make_points(data, Sample.measured(data), method, options)
-        fits = fit_points(name, method, data, points, options)
+        fit = fitted.get(task)
+        note = "" if fit else str(found[task])
+        pred_rows += [_prediction(name, task, t, spec, fit, options, inter, acc, ladder_flops, note)
+                      for t, spec in targets.items()]
+        if fit is None:
+            continue
         law1 = laws.get(method["step1"]["law"])
         axes = {"step1": (",".join(law1.inputs), inter or acc), "step2": (inter, acc)}
-        for step, fit in fits.items():
-            fit_rows.append(fit_row(name, task, step, fit, *axes[step]))
-        point_frames.append(points_frame(data, points, method, options).assign(method=name, task=task))
-        drawn = intervals.draw_predictions(method, fits, data, options, targets, draws, block) if draws else {}
-        for tname, target in targets.items():
-            pred_loss, pred_acc = predict_target(fits, target)
-            tm, last = target.get("metrics"), options["target_checkpoints"]
-            act_loss, act_acc = actual(tm, task, inter, last), actual(tm, task, acc, last)
-            loss_draws, acc_draws = drawn.get(tname, (np.empty(0), np.empty(0)))
-            lo, hi = intervals.raw_interval(acc_draws, level)
-            loss_lo, loss_hi = intervals.raw_interval(loss_draws, level)
-            pred_rows.append({"method": name, "task": task, "target": tname, "n": int(target["n"]), "d": int(target["d"]),
-                              "pred_loss": pred_loss, "actual_loss": act_loss, "pred_acc": pred_acc, "actual_acc": act_acc,
-                              "abs_error": abs(pred_acc - act_acc), "rel_error": abs(pred_acc - act_acc) / act_acc,
-                              "pred_lo": lo, "pred_hi": hi, "loss_lo": loss_lo, "loss_hi": loss_hi})
-            minima[(task, tname)] = intervals.minima_predictions(fits, target)
-            if draws:
-                draw_frames.append(_draw_rows(name, task, tname, "", loss_draws, acc_draws))
-        if draws:
-            rows, bt_draws = backtest_task(name, method, data, options, draws, block, level)
-            bt_rows += rows
-            draw_frames += [_draw_rows(name, task, run, holdout, *d) for (holdout, run), d in bt_draws.items()]
-        if progress:
-            progress(task)
-    if chance_tasks:
+        fit_rows += [fit_row(name, task, step, f, *axes[step]) for step, f in fit.fits.items()]
+        measured = make_points(fit.data, Sample.measured(fit.data), method, options)
+        point_frames.append(points_frame(fit.data, measured, method, options).assign(method=name, task=task))
+    bt_rows = []
+    if interval["draws"] and fitted:
+        def se_of(run, column: str) -> float:
+            return intervals.final_value_se(run, column, options["final_checkpoints"], interval["block"],
+                                            options["seed"])
+
+        bt_rows = backtest_tasks(name, method, {t: (f.data, f.fits) for t, f in fitted.items()}, options, interval,
+                                 se_of)
+        say("backtests", len(fitted), len(tasks))
+    skip = [t for t, f in fitted.items() if f.at_chance]
+    if skip:
         log.info("%s: at chance on the ladder (not predictable at this scale, left out of calibration): %s", name,
-                 ", ".join(chance_tasks))
-    backtest, factors = calibrate_backtest(pd.DataFrame(bt_rows), level, chance_tasks, interval["calibration_sizes"])
+                 ", ".join(skip))
+    level, min_sizes, shrink = interval["level"], interval["calibration_sizes"], interval["shrink"]
+    backtest = calibration.calibrate_backtest(pd.DataFrame(bt_rows, columns=[c for c in BACKTEST_COLUMNS if c not in (
+        "lo", "hi", "error", "covered", "loss_lo", "loss_hi")]), level, skip, min_sizes, shrink)
+    models = {v: calibration.task_models(backtest, skip, min_sizes, shrink, v) for v in ("acc", "loss")}
     predictions = pd.DataFrame(pred_rows, columns=PREDICTION_COLUMNS)
-    finish_intervals(predictions, factors, minima)
-    calibration = pd.DataFrame([{"method": name, "level": level, "draws": draws, "factor": factors["acc"],
-                                 "loss_factor": factors["loss"], "cases": factors["cases"],
-                                 "raw_coverage": factors.get("raw_coverage", np.nan),
-                                 "coverage": float(backtest["covered"].mean()) if len(backtest) else np.nan}])
+    draws = finish_predictions(predictions, fitted, targets, models, level, name)
+    table = pd.DataFrame([*calibration.model_rows(models["acc"], name, level, "acc"),
+                          *calibration.model_rows(models["loss"], name, level, "loss")])
     return MethodResult(pd.DataFrame(fit_rows), predictions,
                         pd.concat(point_frames, ignore_index=True) if point_frames else pd.DataFrame(),
-                        backtest, pd.concat(draw_frames, ignore_index=True) if draw_frames else
-                        pd.DataFrame(columns=DRAW_COLUMNS), calibration)
+                        backtest.reindex(columns=BACKTEST_COLUMNS), draws, table)
 
 
-def finish_intervals(predictions: pd.DataFrame, factors: dict, minima: dict) -> None:
-    """Calibrate the raw target intervals and widen them to cover the near-lowest minima (in place)."""
+def _largest_flops(metrics: pd.DataFrame) -> float:
+    """The training compute of the ladder's largest run (at its last checkpoint)."""
+    last = metrics.sort_values("step", kind="stable").groupby("run", sort=False).tail(1)
+    return float(np.max(run_flops(last["n"], last["tokens"], last["flops"] if "flops" in last else None)))
+
+
+def finish_predictions(predictions: pd.DataFrame, fitted: dict[str, TaskFit], targets: dict, models: dict,
+                       level: float, name: str) -> pd.DataFrame:
+    """Intervals (in place): the calibrated half-width at each target's distance, widened to the draws' raw range
+    and to the near-lowest minima; bounded predictions where the ladder shows no trend. Returns the draws table."""
+    frames = []
     for i, row in predictions.iterrows():
-        lo, hi = intervals.calibrated(row.pred_acc, row.pred_lo, row.pred_hi, factors["acc"], (0, 1))
-        loss_lo, loss_hi = intervals.calibrated(row.pred_loss, row.loss_lo, row.loss_hi, factors["loss"], (0, np.inf))
-        m_loss, m_acc = minima.get((row.task, row.target), (np.empty(0), np.empty(0)))
-        if np.isfinite(lo) and len(m_acc):
-            lo, hi = min(lo, np.nanmin(m_acc)), max(hi, np.nanmax(m_acc))
-        if np.isfinite(loss_lo) and np.isfinite(m_loss).any():
-            loss_lo, loss_hi = min(loss_lo, np.nanmin(m_loss)), max(loss_hi, np.nanmax(m_loss))
+        fit = fitted.get(row.task)
+        if fit is None:
+            continue
+        loss_draws, acc_draws = fit.drawn.get(row.target, (np.empty(0), np.empty(0)))
+        if len(acc_draws):
+            frames.append(pd.DataFrame({"method": name, "task": row.task, "target": row.target,
+                                        "draw": np.arange(len(acc_draws)), "pred_loss": loss_draws,
+                                        "pred_acc": acc_draws}))
+        m_loss, m_acc = intervals.minima_predictions(fit.fits, targets[row.target])
+        hw = models["acc"].get(row.task, models["acc"].get("", calibration.NO_MODEL)).half_width(row.distance, level)
+        hw_loss = models["loss"].get(row.task, calibration.NO_MODEL).half_width(row.distance, level)
+        pred = row.pred_acc
+        if np.isfinite(pred) and not fit.trend:
+            bound = (chance(row.task) - FLOOR_MARGIN, fit.best + (hw if np.isfinite(hw) else 0.0))
+            if not bound[0] <= pred <= bound[1]:
+                pred = float(np.clip(pred, *bound))
+                predictions.loc[i, "note"] = (f"bounded to [{bound[0]:.3f}, {bound[1]:.3f}]: the ladder's accuracies "
+                                              "show no trend to extrapolate")
+            predictions.loc[i, "pred_acc"] = pred
+            predictions.loc[i, "abs_error"] = abs(pred - row.actual_acc)
+            predictions.loc[i, "rel_error"] = abs(pred - row.actual_acc) / row.actual_acc
+        lo, hi = interval_around(pred, hw, acc_draws, m_acc, level, (0.0, 1.0))
+        loss_lo, loss_hi = interval_around(row.pred_loss, hw_loss, loss_draws, m_loss, level, (0.0, np.inf))
         predictions.loc[i, ["pred_lo", "pred_hi", "loss_lo", "loss_hi"]] = [lo, hi, loss_lo, loss_hi]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DRAW_COLUMNS)
+
+
+def interval_around(pred: float, hw: float, draws: np.ndarray, minima: np.ndarray, level: float, bounds) -> tuple:
+    """pred +- the calibrated half-width, widened to the draws' raw range and the other minima's predictions."""
+    if not np.isfinite(pred) or not (np.isfinite(hw) or len(draws)):
+        return np.nan, np.nan
+    lo, hi = (pred - hw, pred + hw) if np.isfinite(hw) else (pred, pred)
+    raw_lo, raw_hi = intervals.raw_interval(draws, level)
+    if np.isfinite(raw_lo):
+        lo, hi = min(lo, raw_lo), max(hi, raw_hi)
+    if len(minima) and np.isfinite(minima).any():
+        lo, hi = min(lo, np.nanmin(minima)), max(hi, np.nanmax(minima))
+    return float(np.clip(lo, *bounds)), float(np.clip(hi, *bounds))
 
 
 def run_fit_job(job: FitJob, ladder_files, target_files, other_files, out: dict) -> MethodResult:
@@ -200,8 +278,9 @@ def run_fit_job(job: FitJob, ladder_files, target_files, other_files, out: dict)
     targets = {name: {k: v for k, v in spec.items() if k != "run"}
                | {"metrics": _rows_of(measured, spec.get("run", name))} for name, spec in job.targets.items()}
     others = read_metrics(other_files) if other_files else None
-    result = run_method(job.method, job.spec, ladder, targets, job.tasks, job.options, job.intervals, others,
-                        progress=lambda t: log.info("%s: fitted %s", job.method, t))
+    result = run_method(job.method, job.spec, ladder, targets, job.tasks, job.options, job.intervals, job.evidence,
+                        others, progress=lambda stage, done, total: log.info("%s: %s of %d of %d tasks done",
+                                                                             job.method, stage, done, total))
     for fit in result.fits.itertuples():
         if not fit.converged or not fit.starts_agree:
             log.warning("%s %s %s: converged=%s, starts agree=%s (the method's start ended at objective %.6g, "

@@ -127,6 +127,17 @@ class Sample:
         step2 = [{c: v[None] for c, v in r.values.items()} for r in data.step2] if data.separate else ladder
         return cls(ladder, np.ones((1, len(data.ladder))), step2, np.ones((1, len(data.step2))))
 
+    @classmethod
+    def subsets(cls, data: TaskData, masks: np.ndarray) -> "Sample":
+        """One version per row of `masks` (versions, ladder runs): the ladder's runs it keeps, each once (a
+        backtest's fitted runs); step 2's own runs, where the method names some, are kept whole."""
+        masks = np.asarray(masks, dtype=float)
+        ladder = [{c: np.broadcast_to(v, (len(masks), len(v))) for c, v in r.values.items()} for r in data.ladder]
+        if not data.separate:
+            return cls(ladder, masks, ladder, masks)
+        step2 = [{c: np.broadcast_to(v, (len(masks), len(v))) for c, v in r.values.items()} for r in data.step2]
+        return cls(ladder, masks, step2, np.ones((len(masks), len(data.step2))))
+
     @property
     def size(self) -> int:
         return self.ladder_counts.shape[0]

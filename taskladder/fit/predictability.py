@@ -29,6 +29,14 @@
     not_converged     a fit of the method on the task did not converge
     uncalibrated      the method has no backtests to calibrate its intervals on (e.g. MC accuracy not logged
                       for the ladder): its interval is the draws' alone
+    far_extrapolation the target lies more than `extrapolation_margin` decades of compute beyond the farthest
+                      distance the method's backtests reached: its interval extrapolates the error model too;
+                      a larger rung (or a nearer target) is what makes such a prediction trustworthy
+    below_ladder      the target's compute is below the ladder's smallest run: it is not extrapolated but
+                      outside what the ladder measured
+    not_fitted        the method could not be fitted on the task (too few runs or points; its note says why)
+    bounded           the ladder's accuracies show no trend, and the prediction was bounded to the ladder's best
+                      accuracy plus the calibrated half-width (its note gives the bounds)
     wide_interval     the interval is wider than `max_width`
 """
 
@@ -147,14 +155,21 @@ def disagreement(predictions: pd.DataFrame, rc_methods, weights: pd.DataFrame | 
     return out
 
 
+def _models(calibration: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float]]:
+    """(method, task) -> (floor, max_distance) of its accuracy error model; task "(all tasks)": the method's."""
+    acc = calibration[calibration["value"] == "acc"] if "value" in calibration else calibration.iloc[:0]
+    return {(r.method, r.task): (float(r.floor), float(r.max_distance)) for r in acc.itertuples()}
+
+
 def flags(predictions: pd.DataFrame, measured: pd.DataFrame, backtest: pd.DataFrame, fits: pd.DataFrame,
-          calibration: pd.DataFrame, rc_methods, thresholds: dict,
-          weights: pd.DataFrame | None = None) -> pd.Series:
-    """The reasons each prediction row is not to be trusted, ';'-separated ('' if none)."""
+          calibration: pd.DataFrame, rc_methods, thresholds: dict, weights: pd.DataFrame | None = None,
+          smallest: float = np.nan) -> pd.Series:
+    """The reasons each prediction row is not to be trusted, ';'-separated ('' if none). `smallest`: the distance
+    (decades, negative) of the ladder's smallest run below its largest."""
     t = thresholds
     by_task = measured.set_index("task")
     dis = disagreement(predictions, rc_methods, weights)
-    uncalibrated = set(calibration.loc[~np.isfinite(calibration["factor"].astype(float)), "method"])
+    models = _models(calibration)
     bt = (backtest.assign(err=(backtest["pred"] - backtest["actual"]).abs()).groupby(["method", "task"])["err"].mean()
           if not backtest.empty else pd.Series(dtype=float))
     bad_fits = set()
@@ -165,8 +180,14 @@ def flags(predictions: pd.DataFrame, measured: pd.DataFrame, backtest: pd.DataFr
     for row in predictions.itertuples():
         reasons = []
         m = by_task.loc[row.task] if row.task in by_task.index else None
+        note = row.note if isinstance(getattr(row, "note", ""), str) else ""
+        floor, reach = models.get((row.method, row.task), models.get((row.method, "(all tasks)"), (np.nan, np.nan)))
         if m is not None and m["at_chance"]:
             reasons.append("at_chance")
+        if note and not note.startswith(("at chance", "bounded")):
+            reasons.append("not_fitted")
+        if note.startswith("bounded"):
+            reasons.append("bounded")
         if m is not None and m["snr"] < t["min_snr"]:
             reasons.append("noisy")
         if m is not None and m["monotone"] < t["min_monotone"]:
@@ -177,8 +198,12 @@ def flags(predictions: pd.DataFrame, measured: pd.DataFrame, backtest: pd.DataFr
             reasons.append("methods_disagree")
         if (row.method, row.task) in bad_fits:
             reasons.append("not_converged")
-        if row.method in uncalibrated:
+        if not np.isfinite(floor) and not note:
             reasons.append("uncalibrated")
+        if np.isfinite(reach) and row.distance > reach + t["extrapolation_margin"]:
+            reasons.append("far_extrapolation")
+        if np.isfinite(smallest) and row.distance < smallest:
+            reasons.append("below_ladder")
         if getattr(row, "pred_hi", np.nan) - getattr(row, "pred_lo", np.nan) > t["max_width"]:
             reasons.append("wide_interval")
         out.append(";".join(reasons))

@@ -112,14 +112,15 @@ def _normal_equations(law, p, x, r, f, w, objective, delta):
         else:
             psi = 2 * r
             weight = 2 * w
-    jac = np.where(np.isfinite(jac), jac, 0.0)
+    jac = np.ascontiguousarray(np.moveaxis(np.where(np.isfinite(jac), jac, 0.0), -1, -2))  # (B, P, n): sums along n
     psi = np.where(np.isfinite(psi), psi, 0.0)
-    n_params = jac.shape[-1]
-    g = np.stack([np.sum(w * psi * jac[..., i], axis=-1) for i in range(n_params)], axis=-1)
-    h = np.empty(g.shape + (n_params,))
-    for i in range(n_params):
+    g = np.sum((w * psi)[..., None, :] * jac, axis=-1)
+    weighted = weight[..., None, :] * jac
+    params = jac.shape[-2]
+    h = np.empty(g.shape + (params,))
+    for i in range(params):  # the lower triangle's sums, mirrored
         for j in range(i + 1):
-            h[:, i, j] = h[:, j, i] = np.sum(weight * jac[..., i] * jac[..., j], axis=-1)
+            h[..., i, j] = h[..., j, i] = np.sum(weighted[..., i, :] * jac[..., j, :], axis=-1)
     return g, h
 
 
@@ -166,40 +167,40 @@ def solve(law: Law, x: Inputs, y, starts, *, objective: str = "squares", delta: 
     iterations = np.zeros(rows, dtype=int)
     g, h = _normal_equations(law, p, x, r, f, w, objective, delta)
     saved = obj.copy()  # the objective `stall` iterations ago
+    eye = np.eye(p.shape[1])
     for it in range(1, max_iter + 1):
-        active = ~done & np.isfinite(obj)
-        if not active.any():
+        act = np.flatnonzero(~done & np.isfinite(obj))  # the rows still moving; the others are left as they are
+        if not len(act):
             break
-        iterations += active
+        iterations[act] += 1
+        pa, ga, ha, obj_a, lam_a = p[act], g[act], h[act], obj[act], lam[act]
         # parameters at a bound whose gradient pushes outward stay there
-        held = ((p <= lower) & (g > 0)) | ((p >= upper) & (g < 0))
-        scale = np.maximum(np.diagonal(h, axis1=1, axis2=2), 1e-12 * np.max(np.abs(h), axis=(1, 2))[:, None] + TINY)
-        a = h + (lam[:, None] * scale)[:, :, None] * np.eye(p.shape[1])
-        a = np.where(held[:, :, None] | held[:, None, :], 0.0, a) + held[:, :, None] * np.eye(p.shape[1])
-        step = cholesky_solve(a, -np.where(held, 0.0, g))
-        trial = np.clip(p + step, lower, upper)
-        r_t, f_t = _residuals(law, trial, x, y, objective)
-        obj_t = _objective(r_t, w, objective, delta)
-        better = active & (obj_t < obj)
+        held = ((pa <= lower) & (ga > 0)) | ((pa >= upper) & (ga < 0))
+        scale = np.maximum(np.diagonal(ha, axis1=1, axis2=2), 1e-12 * np.max(np.abs(ha), axis=(1, 2))[:, None] + TINY)
+        a = ha + (lam_a[:, None] * scale)[:, :, None] * eye
+        a = np.where(held[:, :, None] | held[:, None, :], 0.0, a) + held[:, :, None] * eye
+        step = cholesky_solve(a, -np.where(held, 0.0, ga))
+        trial = np.clip(pa + step, lower, upper)
+        y_a, w_a = _row_values(y, act), _row_values(w, act)
+        r_t, f_t = _residuals(law, trial, _rows(x, act), y_a, objective)
+        obj_t = _objective(r_t, w_a, objective, delta)
+        better = obj_t < obj_a
         with np.errstate(invalid="ignore"):  # inf - inf where a start is outside the law's domain
-            negligible = better & (obj - obj_t <= ftol * np.abs(obj))
-        calm = np.where(better, np.where(negligible, calm + 1, 0), calm)
-        p = np.where(better[:, None], trial, p)
-        r = np.where(better[:, None], r_t, r)
-        f = np.where(better[:, None], f_t, f)
-        obj = np.where(better, obj_t, obj)
-        lam = np.where(better, np.maximum(lam / 3, 1e-12), np.where(active, np.minimum(lam * 4, 1e20), lam))
-        stalled = active & ((lam > 1e16) | (calm >= 2))
+            negligible = better & (obj_a - obj_t <= ftol * np.abs(obj_a))
+        calm[act] = np.where(better, np.where(negligible, calm[act] + 1, 0), calm[act])
+        won = act[better]
+        p[won], r[won], f[won], obj[won] = trial[better], r_t[better], f_t[better], obj_t[better]
+        lam[act] = np.where(better, np.maximum(lam_a / 3, 1e-12), np.minimum(lam_a * 4, 1e20))
+        stalled = (lam[act] > 1e16) | (calm[act] >= 2)
         if it % stall == 0:
             with np.errstate(invalid="ignore"):
-                stalled |= active & (saved - obj <= stall_rtol * np.abs(saved))
+                stalled |= saved[act] - obj[act] <= stall_rtol * np.abs(saved[act])
             saved = obj.copy()
-        converged |= stalled
-        done |= stalled
-        if better.any():
-            g_new, h_new = _normal_equations(law, p[better], _rows(x, better), r[better], f[better], w[better]
-                                             if w.ndim == 2 else w, objective, delta)
-            g[better], h[better] = g_new, h_new
+        converged[act[stalled]] = True
+        done[act[stalled]] = True
+        if len(won):
+            g[won], h[won] = _normal_equations(law, p[won], _rows(x, won), r[won], f[won], _row_values(w, won),
+                                               objective, delta)
     converged &= np.isfinite(obj)
     return Solution(params=p, objective=obj, converged=converged, iterations=iterations)
 
@@ -207,6 +208,11 @@ def solve(law: Law, x: Inputs, y, starts, *, objective: str = "squares", delta: 
 def _rows(x: Inputs, keep: np.ndarray) -> Inputs:
     """The inputs of the kept rows (inputs shared by every row stay as they are)."""
     return {k: (v[keep] if np.ndim(v) == 2 else v) for k, v in x.items()}
+
+
+def _row_values(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The outputs or weights of the kept rows (shared ones stay as they are)."""
+    return values[keep] if values.ndim == 2 else values
 
 
 def _check_inputs(law: Law, x: Inputs, y: np.ndarray, objective: str) -> None:
@@ -245,6 +251,25 @@ def multistart_points(law: Law, start, n: int, seed: int = 0) -> np.ndarray:
     return points
 
 
+def select(law: Law, sol: Solution, x: Inputs, y: np.ndarray, w: np.ndarray | None, rtol_agree: float,
+            minima_rtol: float) -> FitResult:
+    """The fit of one problem from the solutions of its starts (rows of `sol`, the method's start first): the
+    lowest minimum (the first such start on an exact tie), and the other minima within `minima_rtol` of it."""
+    best = int(np.argmin(sol.objective))
+    lowest = sol.objective[best]
+    tol = lambda rtol: rtol * max(abs(lowest), 1e-12) + 1e-15  # noqa: E731
+    near = np.flatnonzero(sol.converged & (sol.objective <= lowest + tol(minima_rtol)))
+    p = sol.params[best]
+    pred = law.value(p, x)
+    if w is not None:
+        pred, y = pred[w > 0], y[w > 0]
+    fit_error = float(np.mean(np.abs(pred - y) / np.abs(y))) if np.all(y != 0) else float(np.mean(np.abs(pred - y)))
+    return FitResult(law=law, params=p, objective=float(lowest), converged=bool(sol.converged[best]),
+                     n_points=len(y), fit_error=fit_error,
+                     starts_agree=bool(sol.objective[0] <= lowest + tol(rtol_agree)),
+                     start_objective=float(sol.objective[0]), n_starts=len(sol.objective), minima=sol.params[near])
+
+
 def fit_law(
     law: Law,
     x: Inputs,
@@ -266,14 +291,4 @@ def fit_law(
     start = np.asarray(law.start if start is None else start, dtype=float)
     starts = np.vstack([start[None], multistart_points(law, start, multistart, seed)])
     sol = solve(law, x, y, starts, objective=objective, delta=delta, max_iter=max_iter)
-    best = int(np.argmin(sol.objective))  # the first row on an exact tie
-    lowest = sol.objective[best]
-    tol = lambda rtol: rtol * max(abs(lowest), 1e-12) + 1e-15  # noqa: E731
-    near = np.flatnonzero(sol.converged & (sol.objective <= lowest + tol(minima_rtol)))
-    p = sol.params[best]
-    pred = law.value(p, x)
-    fit_error = float(np.mean(np.abs(pred - y) / np.abs(y))) if np.all(y != 0) else float(np.mean(np.abs(pred - y)))
-    return FitResult(law=law, params=p, objective=float(lowest), converged=bool(sol.converged[best]),
-                     n_points=len(y), fit_error=fit_error,
-                     starts_agree=bool(sol.objective[0] <= lowest + tol(rtol_agree)),
-                     start_objective=float(sol.objective[0]), n_starts=len(starts), minima=sol.params[near])
+    return select(law, sol, x, y, None, rtol_agree, minima_rtol)

@@ -10,33 +10,36 @@ from taskladder.report.style import TARGET_COLOR, _grid, _nothing_to_draw, _save
 
 
 def backtest_figure(backtest: pd.DataFrame, path, format: str = "png", dpi: int = 130) -> None:
-    """Per task: the held-out runs' actual accuracy and each method's prediction with its interval (methods whose
-    accuracy the ladder does not measure, such as MC accuracy, have no actuals and are left out); with groups,
-    each group's runs together."""
-    backtest = backtest[backtest["actual"].notna()]
+    """Per task: each backtest's error (prediction - actual, accuracy points) against its distance (decades of
+    compute beyond the runs it was fitted on), one colour per method, and each method's calibrated half-width
+    (its interval from a model that did not see the row's origin) as a band: how wrong fits this far out have
+    been. Methods whose accuracy the ladder does not measure (MC accuracy) have no actuals and are left out."""
+    backtest = backtest[backtest["actual"].notna() & backtest["pred"].notna()]
     if backtest.empty:
         return _nothing_to_draw(path, "no backtests: the ladder has too few model sizes to predict its largest\n"
                                       "runs from its smaller ones (see analyses/backtest.csv)", format, dpi)
     tasks = list(dict.fromkeys(backtest["task"]))
     methods = list(dict.fromkeys(backtest["method"]))
     cmap = plt.get_cmap("tab10")
-    fig, axes = _grid(len(tasks), width=4.0, height=2.8)
+    fig, axes = _grid(len(tasks), width=4.0, height=3.0)
     for ax, task in zip(axes, tasks):
         rows = backtest[backtest["task"] == task]
-        runs = list(dict.fromkeys(rows.sort_values([c for c in ("group", "n", "d") if c in rows])["run"]))
-        x = {r: i for i, r in enumerate(runs)}
         for j, method in enumerate(methods):
-            mine = rows[rows["method"] == method]
-            xs = mine["run"].map(x) + (j - len(methods) / 2) * 0.08
-            ax.errorbar(xs, mine["pred"], yerr=np.abs(np.vstack([mine["pred"] - mine["lo"], mine["hi"] - mine["pred"]])),
-                        fmt="o", ms=2.5, lw=0.8, color=cmap(j % 10), label=method)
-        actual = rows.drop_duplicates("run").set_index("run")["actual"]
-        ax.scatter([x[r] for r in actual.index], actual, marker="_", s=120, color="black", zorder=5, label="actual")
-        ax.set_xticks(range(len(runs)), runs, rotation=60, fontsize=6)
-        ax.set_ylabel("accuracy", fontsize=7)
+            mine = rows[rows["method"] == method].sort_values("distance")
+            color = cmap(j % 10)
+            ax.scatter(mine["distance"], 100 * (mine["pred"] - mine["actual"]), s=6, color=color, alpha=0.7,
+                       label=method, lw=0)
+            width = 100 * (mine["hi"] - mine["lo"]) / 2
+            if width.notna().any():
+                band = width.groupby(mine["distance"].round(1)).median()
+                ax.plot(band.index, band.to_numpy(), color=color, lw=0.9)
+                ax.plot(band.index, -band.to_numpy(), color=color, lw=0.9)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xlabel("distance (decades of compute beyond the fitted runs)", fontsize=7)
+        ax.set_ylabel("error (accuracy points)", fontsize=7)
         ax.set_title(task, fontsize=8)
-    axes[0].legend(fontsize=5, ncol=2)
-    fig.suptitle("backtests: the ladder's largest runs predicted from its smaller ones", fontsize=10)
+    axes[0].legend(fontsize=6, markerscale=2)
+    fig.suptitle("backtests: error against extrapolation distance (lines: calibrated half-widths)", fontsize=10)
     _save(fig, path, format, dpi)
 
 

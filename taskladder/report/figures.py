@@ -235,6 +235,8 @@ def members_figure(predictions: pd.DataFrame, weights: pd.DataFrame, path, name:
     """Per task (its first target): each member's prediction and interval, with its weight (the marker's size and
     the label), the ensemble's, and the actual."""
     tasks = list(dict.fromkeys(predictions.loc[predictions["method"] == name, "task"]))
+    if "kind" in weights:
+        weights = weights[weights["kind"] == "weight"]
     fig, axes = _grid(len(tasks), width=3.8, height=2.8)
     for ax, task in zip(axes, tasks):
         w = weights[weights["task"] == task].set_index("method")["weight"]

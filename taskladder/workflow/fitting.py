@@ -36,8 +36,10 @@ def fit_options(config: dict) -> dict:
 def fit_job(config: dict, method: str, targets: dict[str, dict], group: str | None = None) -> FitJob:
     """The job of fitting `method` (the workflow's and `taskladder fit`'s): its definition, the tasks, the fit and
     interval options, the targets (name -> n, d, flops and the run that measures it where named otherwise)."""
+    evidence = {k: config["flags"][k] for k in ("min_snr", "min_monotone")}
     return FitJob(method=method, spec=config["methods"][method], tasks=list(config["fit"]["tasks"]),
-                  options=fit_options(config), intervals=config["intervals"], targets=targets, group=group)
+                  options=fit_options(config), intervals=config["intervals"], evidence=evidence, targets=targets,
+                  group=group)
 
 
 def ensemble_job(config: dict, method: str, group: str | None = None) -> EnsembleJob:
@@ -118,11 +120,10 @@ class FitPlan:
         return canonical(asdict(fit_job(self.config, wildcards.method, targets, group)))
 
     def ensemble_inputs(self, wildcards) -> dict[str, list[str]]:
-        """What an ensemble reads: its members' predictions, backtests and draws, and the ladder's metrics."""
+        """What an ensemble reads: its members' predictions, backtests, draws and error models."""
         group = getattr(wildcards, "group", None)
         mine = self.members(wildcards.method)
-        return ({t: [self.tables(m, group)[t] for m in mine] for t in ("predictions", "backtest", "draws")}
-                | {"ladder": self.imports.metrics_of(self.runs.ladder_of(group))})
+        return {t: [self.tables(m, group)[t] for m in mine] for t in ("predictions", "backtest", "draws", "calibration")}
 
     def ensemble_job(self, wildcards) -> dict:
         return canonical(asdict(ensemble_job(self.config, wildcards.method, getattr(wildcards, "group", None))))
