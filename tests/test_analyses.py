@@ -58,7 +58,7 @@ def test_compute_vs_error_on_the_synthetic_ladder(tmp_path):
     assert paper.largest_run(metrics) == "1B-10xC"
     table = paper.compute_vs_error(metrics, name, target, "two_step", config["methods"]["two_step"],
                                       ["piqa"], fit_options(config), config["intervals"],
-                                   orders=("n", "xc"))
+                                   {"min_snr": 5.0, "min_monotone": 0.8}, orders=("n", "xc"))
     # one size (four runs) cannot fit step 1's five parameters, so each order starts at two groups
     assert table[table.order == "n"]["runs"].tolist() == [8, 12, 16]
     assert table[table.order == "xc"]["runs"].tolist() == [8, 12, 16]

@@ -69,7 +69,8 @@ def ladder_subsets(runs: pd.DataFrame, order: str) -> list[list[str]]:
 
 
 def compute_vs_error(metrics: pd.DataFrame, target_name: str, target: dict, method_name: str, method: dict,
-                     tasks: list[str], options: dict, intervals: dict, orders=("flops", "n", "xc"), progress=None) -> pd.DataFrame:
+                     tasks: list[str], options: dict, intervals: dict, evidence: dict, orders=("flops", "n", "xc"),
+                     progress=None) -> pd.DataFrame:
     """Prediction error for one target as the ladder grows, for each ordering of its runs."""
     runs = run_summary(metrics)
     target_flops = float(run_flops(target["n"], target["d"], target.get("flops")))
@@ -82,10 +83,14 @@ def compute_vs_error(metrics: pd.DataFrame, target_name: str, target: dict, meth
             sub = metrics[metrics["run"].isin(subset)]
             try:
                 predictions = run_method(method_name, method, sub, {target_name: target}, tasks, options,
-                                         {**intervals, "draws": 0}).predictions
+                                         {**intervals, "draws": 0}, evidence).predictions
             except FitError as e:  # e.g. the first runs by FLOPs all have one model size
                 log.info("compute vs error: %s with %d runs skipped: %s", order, len(subset), e)
                 continue
+            unfit = predictions[predictions["note"].fillna("") != ""]
+            for p in unfit.itertuples():
+                log.info("compute vs error: %s with %d runs, %s: %s", order, len(subset), p.task, p.note)
+            predictions = predictions[predictions["note"].fillna("") == ""]
             ladder_flops = float(used["flops"].sum())
             for p in predictions.itertuples():
                 rows.append({"order": order, "runs": len(subset), "last_run": subset[-1],

@@ -7,6 +7,8 @@ one), the weights are chosen by `weighting`:
 - stacking (Yao et al. 2018): the weights on the simplex that maximise the held-out log score of the members'
   mixture. A member earns weight by what it adds to the others, so members that err in opposite directions are
   combined rather than one winner kept;
+- least_squares (stacked regression, Breiman 1996): the weights on the simplex that minimise the squared error of
+  the weighted mean prediction: members whose errors have opposite signs cancel;
 - pseudo_bma: weights proportional to exp(summed log score) of each member alone (picks a winner when one is
   sharper);
 - equal: every member alike.
@@ -39,7 +41,7 @@ from taskladder.fit.methods import (
 log = logging.getLogger(__name__)
 
 TABLES = ("predictions", "backtest", "draws", "calibration", "weights")  # what an ensemble's job writes
-WEIGHTINGS = ("stacking", "pseudo_bma", "equal")
+WEIGHTINGS = ("stacking", "least_squares", "pseudo_bma", "equal")
 KEYS = ["task", "origin", "run"]
 
 
@@ -94,6 +96,26 @@ def _stack(dens: np.ndarray, weights: np.ndarray, prior: np.ndarray | None, shri
     return pi
 
 
+def _least_squares(preds: np.ndarray, actual: np.ndarray, weights: np.ndarray, prior: np.ndarray | None,
+                   shrink: float, iterations: int = 2000) -> np.ndarray:
+    """Weights on the simplex minimising sum_i w_i (sum_m pi_m pred_im - y_i)^2 (+ shrink |pi - prior|^2 times the
+    mean squared error), by exponentiated gradient steps (elementwise: the same on every machine)."""
+    m = preds.shape[1]
+    pi = np.full(m, 1.0 / m)
+    scale = np.sum(weights * np.mean((preds - actual[:, None]) ** 2, axis=1)) / np.sum(weights) + 1e-12
+    for _ in range(iterations):
+        resid = np.sum(preds * pi, axis=1) - actual
+        grad = 2 * np.sum(weights[:, None] * resid[:, None] * preds, axis=0) / np.sum(weights) / scale
+        if prior is not None:
+            grad = grad + 2 * shrink * (pi - prior) / np.sum(weights)
+        new = pi * np.exp(-0.5 * grad)
+        new = new / np.sum(new)
+        if np.max(np.abs(new - pi)) < 1e-12:
+            return new
+        pi = new
+    return pi
+
+
 def _bma(dens: np.ndarray, weights: np.ndarray, prior: np.ndarray | None, shrink: float) -> np.ndarray:
     """Pseudo-BMA: exp of each member's summed log score, its mean pulled toward the prior's (`shrink` pseudo-rows)."""
     logp = np.log(np.maximum(dens, 1e-300))
@@ -106,12 +128,17 @@ def _bma(dens: np.ndarray, weights: np.ndarray, prior: np.ndarray | None, shrink
     return w / np.sum(w)
 
 
-def fit_weights(dens: np.ndarray, rows: pd.DataFrame, scheme: str, shrink: float) -> dict[str, np.ndarray]:
+def fit_weights(dens: np.ndarray, preds: np.ndarray, rows: pd.DataFrame, scheme: str,
+                shrink: float) -> dict[str, np.ndarray]:
     """task -> its members' weights under `scheme` (every origin's rows weighing as one)."""
     m = dens.shape[1]
     if scheme == "equal" or not len(rows):
         return {t: np.full(m, 1.0 / m) for t in rows["task"].unique()}
     w = calibration._weights((rows["task"] + "/" + rows["origin"]).to_numpy())
+    if scheme == "least_squares":
+        actual = rows["actual"].to_numpy(dtype=float)
+        pooled = _least_squares(preds, actual, w, None, 0.0)
+        return {t: _least_squares(preds[mine], actual[mine], w[mine], pooled, shrink) for t, mine in _tasks(rows)}
     if scheme == "stacking":
         pooled = _stack(dens, w, None, 0.0)
         return {t: _stack(dens[mine], w[mine], pooled, shrink) for t, mine in _tasks(rows)}
@@ -133,7 +160,7 @@ def evidence(dens: np.ndarray, preds: np.ndarray, rows: pd.DataFrame, shrink: fl
     far = far.loc[far.groupby("task")["distance"].idxmax()].set_index("task")["origin"]
     held = (rows["origin"].to_numpy() == rows["task"].map(far).to_numpy())
     for scheme in WEIGHTINGS:
-        weights = fit_weights(dens[~held], rows[~held], scheme, shrink)
+        weights = fit_weights(dens[~held], preds[~held], rows[~held], scheme, shrink)
         for task, mine in _tasks(rows):
             test = mine & held
             pi = weights.get(task)
@@ -162,7 +189,7 @@ def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFra
     """The ensemble's tables from its members' predictions, backtests, draws and error models; and its weights
     (with the evidence behind them)."""
     order, rows, preds, dens = densities(backtest, members, models)
-    weights = fit_weights(dens, rows, spec["weighting"], spec["shrink"])
+    weights = fit_weights(dens, preds, rows, spec["weighting"], spec["shrink"])
     if not order:  # no member has backtests (a ladder too small for them): every member alike
         order = list(members)
     weights = {t: weights.get(t, np.full(len(order), 1.0 / len(order))) for t in predictions["task"].unique()}

@@ -45,7 +45,8 @@ def compute_vs_error_job(job: dict, ladder_files: list, target_file, outputs: di
     """The compute-vs-error analysis (paper 5.2): the target's error as the ladder grows, in each order."""
     target = dict(job["spec"], metrics=read_metrics(target_file))
     table = paper.compute_vs_error(read_metrics(ladder_files), job["target"], target, job["method_name"],
-                                   job["method"], job["tasks"], job["options"], job["intervals"], job["orders"],
+                                   job["method"], job["tasks"], job["options"], job["intervals"], job["evidence"],
+                                   job["orders"],
                                    progress=lambda order, k: log.info("%s: fitted with %d runs", order, k))
     write_csv(table, outputs["table"])
     for order in job["orders"]:

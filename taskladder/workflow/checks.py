@@ -50,6 +50,21 @@ def check_methods(config: dict, tables: dict[str, ImportedTable], external: list
                               "method")
 
 
+def check_run_counts(config: dict, ladders: dict[str | None, list[str]]) -> None:
+    """Each fitted method's step 1 has fewer parameters than every ladder (group) has runs: what no job could fit
+    is refused before any job runs. `ladders`: group (None: the one ladder) -> its runs."""
+    for name, method in config["methods"].items():
+        if "ensemble" in method:
+            continue
+        law = LAWS[method["step1"]["law"]]
+        for group, runs in ladders.items():
+            if len(runs) <= len(law.params):
+                where = f"group {group}'s ladder" if group else "the ladder"
+                raise ConfigError(f"methods.{name}: step 1 ({law.name}) has {len(law.params)} parameters and {where} "
+                                  f"has {len(runs)} run(s); it needs more runs than parameters: add runs, or remove "
+                                  "the method")
+
+
 def variance_settings(config: dict, known: list[str], lengths: list[int | None], warn) -> dict | None:
     """analyses.variance as it will run (the default tasks restricted to those the metrics hold), or None where it
     does not run: every ladder run is known to have fewer checkpoints than it measures over."""

@@ -214,6 +214,7 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
         raise ConfigError("intervals.draws: 0 leaves the ensemble nothing to weigh its members by (it reads their "
                           "backtests); set draws > 0 or remove the ensemble from methods")
     checks.check_methods(config, runs.tables, list(runs.external), runs.ladder_runs, runs.step2_runs)
+    checks.check_run_counts(config, {g: runs.ladder_of(g) for g in runs.parts})
 
     lengths = ([None] * any(r.ladder for r in runs.imported.values()) + [t.checkpoints for t in ladder_tables]
                + [len(r.checkpoints) for r in (ladder.rungs if ladder else [])]

@@ -172,6 +172,7 @@ class FitPlan:
         return canonical({"method_name": cve["method"], "method": self.methods.get(cve["method"]),
                           "target": self.cve_target, "spec": target.spec() if target else None,
                           "orders": cve["orders"], "tasks": self.tasks, "intervals": self.config["intervals"],
+                          "evidence": {k: self.config["flags"][k] for k in ("min_snr", "min_monotone")},
                           "options": self.options | {"multistart": cve["multistart"]},
                           "figures": self.config["figures"]})
 
