@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from taskladder.base.config import ConfigError, load_config
+from taskladder.base.config import ConfigError, load_config, split_overrides
 from taskladder.base.log import setup_logging
 from taskladder.base.metrics_table import InputError
 
@@ -57,12 +57,7 @@ def _config_args(p, required: bool = False):
 
 
 def _load(args) -> dict:
-    overrides = {}
-    for item in args.config:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--config {item}: expected KEY=VALUE (e.g. fit.window=7)")
-        overrides[key] = value
+    overrides = split_overrides(args.config)
     if args.configfile is None:
         overrides.setdefault("experiment", "cli")
     return load_config(args.configfile, overrides)

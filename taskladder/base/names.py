@@ -1,4 +1,5 @@
-"""Names that become parts of file paths: the experiment, runs, groups, targets, imported entries.
+"""Names that become parts of file paths: the experiment, runs (ladder sizes and targets, `checkpoints` runs, imported
+run logs), groups, targets, imported entries, methods and task names.
 
 Every such name matches SAFE_NAME: it starts with a letter or digit, holds only letters, digits and
 `. _ + = -`, and is at most MAX_LENGTH characters long. So a name can never climb out of the results
