@@ -348,8 +348,9 @@ METRICS = {  # edit of a.csv -> the message
 def test_bad_metrics_table(case, metrics, capsys):
     edit, message = METRICS[case]
     edit(metrics / "a.csv")
-    out = metrics.parent / "results" / "smoke"
-    code, err = run_cli(["fit", metrics, "--target", "c=3000,1e6", "--config", "fit.tasks=[piqa]", "-o", out], capsys)
+    out = metrics.parent / "results" / "smoke"  # earlier results, which --force would let it overwrite
+    code, err = run_cli(["fit", metrics, "--target", "c=3000,1e6", "--config", "fit.tasks=[piqa]", "-o", out,
+                         "--force"], capsys)
     assert code == 2 and re.search(message, err), err
 
 
