@@ -274,11 +274,12 @@ def test_output_in_a_read_only_folder(tmp_path):
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: cannot test a folder this user cannot write")
         as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        probe = subprocess.run([*as_user, sys.executable, "-c", "import taskladder.cli"], capture_output=True,
-                               text=True, cwd="/", env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if probe.returncode:
-            pytest.skip(f"user nobody cannot run taskladder from {ROOT} (a folder on the way is private to its owner): "
-                        f"{(probe.stderr.strip().splitlines() or ['no message'])[-1]}")
+        probe = subprocess.run([*as_user, sys.executable, "-c", "import taskladder.cli; print(taskladder.cli.__file__)"],
+                               capture_output=True, text=True, cwd="/", env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if probe.returncode or not probe.stdout.strip().startswith(str(ROOT)):
+            found = (probe.stderr.strip().splitlines() or [f"it imports {probe.stdout.strip()}"])[-1]
+            pytest.skip(f"user nobody cannot run the taskladder of {ROOT} (a folder on the way is private to its "
+                        f"owner): {found}")
     folder = Path(tempfile.mkdtemp(prefix="taskladder-test-"))  # pytest's tmp_path is private to root
     try:
         folder.chmod(0o755)
