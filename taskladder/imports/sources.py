@@ -136,6 +136,8 @@ def plan_checkpoints(items: list[dict]) -> dict[str, ExternalRun]:
     for i, item in enumerate(items):
         where = f"checkpoints[{i}]"
         name = check_name("run", item["run"], f"{where}.run")
+        if item.get("group") is not None:
+            check_name("group", item["group"], f"{where}.group")
         if ("path" in item) == ("hub" in item):
             raise ConfigError(f"{where}: give path (a local save_pretrained directory) or hub (a hub id, with "
                               "revision), not " + ("both" if "path" in item else "neither"))
@@ -146,8 +148,6 @@ def plan_checkpoints(items: list[dict]) -> dict[str, ExternalRun]:
                 raise ConfigError(f"{where}.path: {path}: {found}; expected a save_pretrained model directory")
         elif not HUB_ID.match(item["hub"]):
             raise ConfigError(f"{where}.hub: {item['hub']!r} is not a hub id; expected org/name")
-        if item.get("group") is not None:
-            check_name("group", item["group"], f"{where}.group")
         run = runs.setdefault(name, ExternalRun(name, item["n"], item.get("group")))
         if (item["n"], item.get("group")) != (run.n, run.group):
             raise ConfigError(f"{where}: run {name} has n = {item['n']}, group {item.get('group')!r} here but n = "
