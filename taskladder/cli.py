@@ -215,7 +215,12 @@ def _example_args(p):
 
 
 def example_command(args) -> None:
-    from taskladder.synthetic.ladders import SWEEP_FILE, example_files, write_example, write_sweep
+    from taskladder.synthetic.ladders import (
+        SWEEP_FILE,
+        example_files,
+        write_example,
+        write_sweep,
+    )
 
     out = _output(args.out, directory=True)
     _claim([out / SWEEP_FILE] if args.sweep else example_files(out), [], args.force)
