@@ -83,9 +83,9 @@ def load_yaml(text: str, source: str, key: str | None = None):
         node = loader.get_single_node()
         repeated = node is not None and _repeated_key(node, (key,) if key else ())
         if repeated:
-            name, second, first = repeated
+            path, second, first = repeated
             also = f"column {first.start_mark.column + 1}" if one_line else at(first.start_mark)
-            raise ConfigError(f"{source}: {at(second.start_mark)}: {_dotted(name)} is given twice (also at {also}); "
+            raise ConfigError(f"{source}: {at(second.start_mark)}: {_dotted(path)} is given twice (also at {also}); "
                               "expected each key once (YAML would keep only the last)")
         return None if node is None else loader.construct_document(node)
     except yaml.YAMLError as e:
@@ -320,6 +320,6 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--config {key}: {'.'.join(parents[:i + 1])} is {node!r}, not a mapping; expected "
-                                  f"a key of a mapping")
+                                  "a key of a mapping")
         node[last] = load_yaml(value, f"--config {key}", key) if isinstance(value, str) else value
     return validate(config, source)
