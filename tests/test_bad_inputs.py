@@ -193,7 +193,7 @@ CONFIGS = {
     "step-2 runs that are rungs": (changed(methods={"m": {"step1": {"law": "power_nd"},
                                                           "step2": {"law": "sigmoid", "runs": ["s1-0.1xC"]}}}),
                                    r"methods\.m\.step2\.runs: 's1-0\.1xC' is not an imported run with ladder: false"),
-    **{f"{kind} named {name!r}": (config, rf"{re.escape(where)}: {kind} name {re.escape(shown)} cannot name a file; "
+    **{f"{kind} named {shown}": (config, rf"{re.escape(where)}: {kind} name {re.escape(shown)} cannot name a file; "
                                           r"expected letters, digits and \. _ \+ = - only, starting with a letter or "
                                           r"digit, at most 100 characters")
        for kind, name, config, where, shown in NAMES},
