@@ -10,15 +10,24 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
-from taskladder.base.config import validate
+
+envvars:
+    "PYTHONPATH",  # jobs import taskladder from this checkout (and a cluster's jobs get it too)
+
+
+from taskladder.base.config import check_command_line, validate
 from taskladder.workflow.experiment import plan
 from taskladder.workflow.recovery import record_owner, recover
 
 if not workflow.overwrite_configfiles:  # a --configfile replaces the embedded default instead of merging into it
     configfile: "config.yaml"
 
-validate(config)
-EXP = plan(config, warn=lambda msg: print(f"WARNING: {msg}", file=sys.stderr), check_registries=workflow.is_main_process)
+try:  # a bad config (or a file it names) ends with one line saying what and where, before any job
+    check_command_line(workflow.configfiles, workflow.config_settings.config_args)  # no key twice, no bad YAML
+    EXP = plan(validate(config, ", ".join(map(str, workflow.configfiles)) or "config"),
+               warn=lambda msg: print(f"WARNING: {msg}", file=sys.stderr), check_registries=workflow.is_main_process)
+except ValueError as e:
+    sys.exit(f"Error: {e}")
 if workflow.is_main_process and not workflow.dryrun:  # after a killed Snakemake: stop its jobs, clear its lock
     recover(".snakemake", log=lambda msg: print(f"WARNING: {msg}", file=sys.stderr))
 

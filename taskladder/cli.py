@@ -7,6 +7,9 @@
     taskladder check --configfile F [--config KEY=VALUE ...]      check a workflow config as the workflow does
 
 A bad input ends with one line naming what was wrong and where, and exit status 2.
+
+A command never writes onto one of its inputs, nor (without --force) onto an existing file that a taskladder
+command did not write: each folder it writes into lists the files it writes there in `.taskladder-outputs`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import csv
 import math
 import os
 import sys
+from collections import defaultdict
 from pathlib import Path
 
-from taskladder.base.config import ConfigError, load_config
+from taskladder.base.config import ConfigError, load_config, split_overrides
+from taskladder.base.files import write_csv, write_text
 from taskladder.base.log import setup_logging
 from taskladder.base.metrics_table import InputError
 
@@ -57,15 +62,43 @@ def _config_args(p, required: bool = False):
 
 
 def _load(args) -> dict:
-    overrides = {}
-    for item in args.config:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--config {item}: expected KEY=VALUE (e.g. fit.window=7)")
-        overrides[key] = value
+    overrides = split_overrides(args.config)
     if args.configfile is None:
         overrides.setdefault("experiment", "cli")
     return load_config(args.configfile, overrides)
+
+
+OUTPUTS = ".taskladder-outputs"  # in each folder a command writes into: the names of the files it writes there
+
+
+def _listed(folder: Path) -> set[str]:
+    """The files a taskladder command wrote in `folder` (its OUTPUTS list)."""
+    listed = folder / OUTPUTS
+    return set(listed.read_text().splitlines()) if listed.is_file() else set()
+
+
+def _claim(outputs, inputs, force: bool) -> None:
+    """Check, before anything is computed, that the command may write `outputs`: none is one of its `inputs`, and
+    none is an existing file a taskladder command did not write (unless --force); then list them as its own."""
+    inputs = {Path(p).resolve() for p in inputs}
+    folders = defaultdict(set)
+    for out in map(Path, outputs):
+        if out.resolve() in inputs:
+            raise InputError(f"{out}: an input of this command, which its output would replace; expected an output "
+                             "path that is not an input (--force does not change this)")
+        if out.exists() and not force and out.name not in _listed(out.parent):
+            raise InputError(f"{out}: an existing file that taskladder did not write (it is not in "
+                             f"{out.parent / OUTPUTS}); expected a new path, or --force to overwrite it")
+        folders[out.parent].add(out.name)
+    for folder, names in folders.items():
+        write_text("".join(f"{name}\n" for name in sorted(_listed(folder) | names)), folder / OUTPUTS)
+
+
+def _once(values: list[str], flag: str) -> None:
+    """Each NAME of a repeatable option given once: two of them would leave which one counts to chance."""
+    twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    if twice is not None:
+        raise InputError(f"{flag} {twice}: given twice; expected each {flag} once")
 
 
 def _output(out: str | Path, directory: bool) -> Path:
@@ -89,14 +122,19 @@ def _import_args(p):
     p.add_argument("--run", required=True, help="run name written to the table, e.g. 190M-1xC")
     p.add_argument("--n", required=True, type=_positive(int), help="non-embedding parameters of the run")
     p.add_argument("-o", "--out", required=True, help="metrics table to write (CSV)")
+    _force_arg(p)
+
+
+def _force_arg(p):
+    p.add_argument("--force", action="store_true", help="overwrite existing files that taskladder did not write")
 
 
 def import_command(args) -> None:
-    from taskladder.base.files import write_csv
     from taskladder.imports.entry import KNOWN_TASKS
     from taskladder.imports.tables import read_olmo_ladder
 
     out = _output(args.out, directory=False)
+    _claim([out], [args.file], args.force)
     try:
         metrics = read_olmo_ladder(args.file, args.run, args.n, KNOWN_TASKS)
     except UnicodeDecodeError as e:
@@ -114,6 +152,7 @@ def _fit_args(p):
     p.add_argument("--method", action="append", help="fit only these methods (default: all in the config)")
     p.add_argument("-o", "--out", default="taskladder-fit", help="output directory (default: %(default)s)")
     p.add_argument("--figures", action="store_true", help="also render the figures of each method")
+    _force_arg(p)
 
 
 def fit_command(args) -> None:
@@ -125,6 +164,8 @@ def fit_command(args) -> None:
     from taskladder.workflow.layout import Layout
 
     config = _load(args)
+    _once([name for name, _ in args.target], "--target")
+    _once(args.method or [], "--method")
     targets = dict(args.target)
     src = Path(args.metrics)
     if not src.exists():
@@ -142,6 +183,10 @@ def fit_command(args) -> None:
     layout = Layout(out, figure_format=config["figures"]["format"])
     ensembles = [m for m in methods if "ensemble" in config["methods"][m]]
     tables = {m: layout.method_tables(m, m in ensembles) for m in methods}
+    outputs = {t: layout.table(t) for t in TABLES} | {t: layout.analysis(t) for t in ANALYSIS_TABLES}
+    figures = {m: layout.figures(m, m in ensembles) for m in methods} if args.figures else {}
+    _claim([p for written in [*tables.values(), outputs, *figures.values()] for p in written.values()], files,
+           args.force)
     for name in [m for m in methods if m not in ensembles]:
         run_fit_job(fit_job(config, name, targets), ladder_files, target_files, [], tables[name])
     for name in ensembles:
@@ -150,14 +195,13 @@ def fit_command(args) -> None:
             "predictions", "backtest", "draws", "calibration")), tables[name])
     inputs = {t: [p[t] for p in tables.values() if t in p] for t in ("predictions", "fits", "backtest", "calibration",
                                                                       "weights")}
-    outputs = {t: layout.table(t) for t in TABLES} | {t: layout.analysis(t) for t in ANALYSIS_TABLES}
     run_summary_job(summary_job(config), inputs | {"ladder": ladder_files}, outputs)
     if args.figures:
         from taskladder.report.jobs import figures_job
 
         for name in methods:
             figures_job(name, {"figures": config["figures"]}, tables[name] | {"summary": outputs["predictions"]},
-                        layout.figures(name, name in ensembles))
+                        figures[name])
     print(f"wrote {outputs['predictions']}, {outputs['fits']} and {out / 'analyses'}")
 
 
@@ -166,12 +210,19 @@ def _example_args(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", action="store_true", help="write the synthetic sweep of three data recipes instead "
                                                         "(sweep.csv, read by configs/sweep-example.yaml)")
+    _force_arg(p)
 
 
 def example_command(args) -> None:
-    from taskladder.synthetic.ladders import write_example, write_sweep
+    from taskladder.synthetic.ladders import (
+        SWEEP_FILE,
+        example_files,
+        write_example,
+        write_sweep,
+    )
 
     out = _output(args.out, directory=True)
+    _claim([out / SWEEP_FILE] if args.sweep else example_files(out), [], args.force)
     files = [write_sweep(out, seed=args.seed)] if args.sweep else write_example(out, seed=args.seed)
     print(f"wrote {len(files)} files to {args.out}")
 

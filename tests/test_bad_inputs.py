@@ -66,6 +66,72 @@ def changed(**keys):
 
 # ---- configs: checked before any job (taskladder check runs the Snakefile's checks) -------------
 
+LONG = "a" * 101
+NAMES = [  # (kind, name, config, key, the name as the message shows it): every name that becomes part of a path
+    ("experiment", "..", changed(experiment=".."), "experiment", "'..'"),  # results/.. is the project folder
+    ("experiment", ".", changed(experiment="."), "experiment", "'.'"),
+    ("experiment", "../elsewhere", changed(experiment="../elsewhere"), "experiment", "'../elsewhere'"),
+    ("experiment", LONG, changed(experiment=LONG), "experiment", f"'{'a' * 60}'... (101 characters)"),
+    ("run", "s/1-0.1xC", changed(ladder__sizes={"s/1": SMOKE["ladder"]["sizes"]["s1"]}), "ladder.sizes.s/1",
+     "'s/1-0.1xC'"),
+    ("run", "..", changed(ladder__targets={"..": {"size": "t1", "xc": 0.1}}), "ladder.targets...", "'..'"),
+    ("target", "7B/4T", changed(targets={"7B/4T": {"n": 5, "d": 5}}), "targets.7B/4T", "'7B/4T'"),
+    ("target", "7B-" + "ab" * 20, changed(targets={"7B-" + "ab" * 20: {"n": 5, "d": 5}}), "targets.7B-" + "ab" * 20,
+     f"'7B-{'ab' * 20}'"),  # Snakemake takes a wildcard value ending in 20 repeats for a cycle
+    ("entry", "../x", changed(imported={"../x": {"file": "x.csv", "n": 5}}), "imported.../x", "'../x'"),
+    ("group", "a/b", changed(olmo_ladder_dir=str(ROOT / "examples" / "synthetic-ladder"),
+                             imported={"r": {"file": "1B-1xC.csv", "n": 5, "group": "a/b"}}), "imported.r.group",
+     "'a/b'"),
+    ("run", ".hidden", changed(checkpoints=[{"run": ".hidden", "n": 5, "tokens": 5, "step": 5, "hub": "o/m"}]),
+     "checkpoints[0].run", "'.hidden'"),
+    ("group", "a b", changed(checkpoints=[{"run": "r", "n": 5, "tokens": 5, "step": 5, "hub": "o/m", "group": "a b"}]),
+     "checkpoints[0].group", "'a b'"),
+    ("method", "../m", changed(methods={"../m": {"step1": {"law": "power_nd"}}}), "methods.../m", "'../m'"),
+    ("task", "my/task", changed(evaluation__lm_eval_tasks=[{"task": "hellaswag", "name": "my/task"}]),
+     "evaluation.lm_eval_tasks", "'my/task'"),
+]
+
+NUMBERS = {  # out of range, NaN, infinite: refused with the key, the value and what was expected (and why)
+    "NaN": (changed(intervals__level=float("nan")), r"intervals\.level: found nan; expected a finite number"),
+    "infinity": (changed(targets={"big": {"n": 5, "d": 5, "flops": float("inf")}}),
+                 r"targets\.big\.flops: found inf; expected a finite number"),
+    "NaN where no schema types it": (changed(ladder__sizes__s1__model={"rope_theta": float("nan")}),
+                                     r"ladder\.sizes\.s1\.model\.rope_theta: found nan; expected a finite number"),
+    "a level of 1": (changed(intervals__level=1), r"intervals\.level: 1 is greater than or equal to the maximum of 1 "
+                                                  r"\(coverage .*; a probability in \(0, 1\)\)"),
+    "huge multistart": (changed(fit__multistart=10**7), r"fit\.multistart: 10000000 is greater than the maximum of 1000 "
+                                                        r"\(.*every start is refitted at once"),
+    "huge multistart of one method": (changed(methods={"two_step": {"fit": {"multistart": 10**7}}}),
+                                      r"methods\.two_step\.fit\.multistart: 10000000 is greater than the maximum of "
+                                      "1000"),
+    "huge multistart of the analysis": (changed(analyses__compute_vs_error__multistart=10**6),
+                                        r"analyses\.compute_vs_error\.multistart: 1000000 is greater than the maximum "
+                                        "of 1000"),
+    "huge draws": (changed(intervals__draws=10**6), r"intervals\.draws: 1000000 is greater than the maximum of 10000 "
+                                                    r"\(.*refitted at once"),
+    "a flag threshold in points": (changed(flags__max_width=15), r"flags\.max_width: 15 is greater than the maximum "
+                                                                 r"of 1 \(.*a fraction of accuracy .*not points\)"),
+    "huge dpi": (changed(figures__dpi=100_000), r"figures\.dpi: 100000 is greater than the maximum of 1200"),
+    "negative seed": (changed(seed=-1), r"seed: -1 is less than the minimum of 0"),
+    "a beta of AdamW": (changed(train__betas=[0.9, 1.5]), r"train\.betas\[1\]: 1\.5 is greater than or equal to "
+                                                          r"the maximum of 1 \(in \[0, 1\): AdamW refuses others\)"),
+    "eps 0": (changed(train__eps=0), r"train\.eps: 0 is less than or equal to the minimum of 0"),
+    "a checkpoint step too large for its folder name": (
+        changed(checkpoints=[{"run": "r", "n": 5, "tokens": 5, "step": 10**7, "hub": "o/m"}]),
+        r"checkpoints\[0\]\.step: 10000000 is greater than the maximum of 9999999 \(.*step\{step:07d\}"),
+    "a run with more steps than a folder name holds": (
+        changed(ladder__xc=[100_000.0]),
+        r"ladder\.sizes\.s1: run s1-100000xC: \d+ steps of 1024 tokens; expected at most 9999999 \(a checkpoint's "
+        r"folder is named step\{step:07d\}\)"),
+    "step range backwards": (changed(methods={"m": {"step1": {"law": "power_nd"},
+                                                    "step2": {"law": "sigmoid", "steps": [450000, 170000]}}}),
+                             r"methods\.m\.step2\.steps: \[450000, 170000\]; expected \[first, last\] with first <= "
+                             "last"),
+    "a margin above chance of more than 1": (
+        changed(methods={"m": {"step1": {"law": "power_nd"}, "step2": {"law": "linear", "above_chance": 5}}}),
+        r"methods\.m\.step2\.above_chance: 5 is greater than or equal to the maximum of 1"),
+}
+
 CONFIGS = {
     "unknown key": (changed(ladderr={}), r"\(top level\): Additional properties are not allowed \('ladderr'"),
     "unknown nested key": (changed(ladder__sizes__s1__d_modle=16),
@@ -127,6 +193,11 @@ CONFIGS = {
     "step-2 runs that are rungs": (changed(methods={"m": {"step1": {"law": "power_nd"},
                                                           "step2": {"law": "sigmoid", "runs": ["s1-0.1xC"]}}}),
                                    r"methods\.m\.step2\.runs: 's1-0\.1xC' is not an imported run with ladder: false"),
+    **{f"{kind} named {shown}": (config, rf"{re.escape(where)}: {kind} name {re.escape(shown)} cannot name a file; "
+                                          r"expected letters, digits and \. _ \+ = - only, starting with a letter or "
+                                          r"digit, at most 100 characters")
+       for kind, name, config, where, shown in NAMES},
+    **NUMBERS,
 }
 
 
@@ -137,6 +208,7 @@ def test_bad_config(case, workdir, capsys):
     path.write_text(yaml.safe_dump(config))
     code, err = run_cli(["check", "--configfile", path], capsys)
     assert code == 2 and re.search(message, err), err
+    assert err.count("\n") == 1 and err.startswith("taskladder check: error: "), err
 
 
 def test_the_shipped_smoke_config_passes(workdir, capsys):
@@ -166,9 +238,23 @@ def test_whole_numbers_in_any_notation_are_integers(workdir, capsys):
     assert run_cli(["check", "--configfile", path], capsys)[0] == 0
 
 
+TWICE = r"is given twice \(also at line {}, column {}\); expected each key once \(YAML would keep only the last\)"
 CONFIG_FILES = {
     "bad YAML": ("experiment: smoke\nladder: {xc: [0.1\n", r"bad\.yaml: line 3, column 1: not valid YAML"),
     "not a mapping": ("- experiment\n- smoke\n", r"bad\.yaml: expected a mapping at the top level, found list"),
+    "a key given twice": ("experiment: smoke\nseed: 1\nexperiment: other\n",
+                          r"bad\.yaml: line 3, column 1: experiment " + TWICE.format(1, 1)),
+    "a nested key given twice": ("experiment: smoke\nfit:\n  window: 3\n  tasks: [piqa]\n  window: 7\n",
+                                 r"bad\.yaml: line 5, column 3: fit\.window " + TWICE.format(3, 3)),
+    "a key given twice in a list item": ("experiment: smoke\ncorpus:\n  sources:\n  - {kind: text, kind: jsonl}\n",
+                                         r"bad\.yaml: line 4, column 18: corpus\.sources\[0\]\.kind "
+                                         + TWICE.format(4, 6)),
+    "a key given twice in flow style": ("experiment: smoke\nfit: {window: 3, window: 7}\n",
+                                        r"bad\.yaml: line 2, column 18: fit\.window " + TWICE.format(2, 7)),
+    "a key given twice after a merge": ("experiment: smoke\nbase: &b {n: 5}\ntargets:\n  t: {<<: *b, d: 5, d: 6}\n",
+                                        r"bad\.yaml: line 4, column 21: targets\.t\.d " + TWICE.format(4, 15)),
+    "NaN in YAML": ("experiment: smoke\nintervals: {level: .nan}\n", r"intervals\.level: found nan; expected a "
+                                                                    "finite number"),
 }
 
 
@@ -178,12 +264,41 @@ def test_bad_config_file(case, workdir, capsys):
     (workdir / "bad.yaml").write_text(text)
     code, err = run_cli(["check", "--configfile", workdir / "bad.yaml"], capsys)
     assert code == 2 and re.search(message, err), err
+    assert err.count("\n") == 1, err
+
+
+def test_a_merged_key_may_be_overridden(workdir, capsys):
+    """`<<: *anchor` then a key of the anchor is YAML's way to override it, not a key given twice."""
+    (workdir / "ok.yaml").write_text("experiment: smoke\nfit: &f {window: 3, multistart: 0}\n"
+                                     "methods:\n  two_step: {fit: {<<: *f, window: 7}}\n")
+    from taskladder.base.config import load_config
+
+    assert load_config(workdir / "ok.yaml")["methods"]["two_step"]["fit"] == {"window": 7, "multistart": 0}
 
 
 OVERRIDES = {
     "dotted key, bad value": (["fit.window=seven"], r"fit\.window: 'seven' is not of type 'integer'"),
     "dotted key, out of range": (["fit.window=0"], r"fit\.window: 0 is less than the minimum of 1"),
     "no value": (["fit.window"], r"--config fit\.window: expected KEY=VALUE"),
+    "bad YAML": (["fit={window: 7"], r"--config fit: '\{window: 7', column 11: not valid YAML \(expected ',' or '\}'"),
+    "bad YAML in a list": (["fit.tasks=[piqa, hellaswag"], r"--config fit\.tasks: '\[piqa, hellaswag', column 17: "
+                                                           "not valid YAML"),
+    "a key given twice in a value": (["fit={window: 7, window: 8}"],
+                                     r"--config fit: '\{window: 7, window: 8\}', column 13: fit\.window is given twice "
+                                     r"\(also at column 2\); expected each key once"),
+    "the same key twice": (["fit.window=7", "fit.window=8"],
+                           r"--config fit\.window=8: the key is given twice \(--config fit\.window=7\); expected each "
+                           "key once"),
+    "a key inside one given": (["fit={window: 7}", "fit.window=8"],
+                               r"--config fit\.window=8: fit is given too \(--config fit=\{window: 7\}\); expected "
+                               "each key once"),
+    "a dotted key into a value": (["experiment.name=x"],
+                                  r"--config experiment\.name: experiment is 'smoke', not a mapping; expected a key of "
+                                  "a mapping"),
+    "NaN": (["intervals.level=.nan"], r"intervals\.level: found nan; expected a finite number"),
+    "infinity": (["fit.huber_delta=.inf"], r"fit\.huber_delta: found inf; expected a finite number"),
+    "a number too large for an integer": (["intervals.draws=1e400"], r"intervals\.draws: found inf; expected a finite "
+                                                                     "number"),
 }
 
 
@@ -192,6 +307,7 @@ def test_bad_override(case, workdir, capsys):
     overrides, message = OVERRIDES[case]
     code, err = run_cli(["check", "--configfile", ROOT / "configs" / "smoke.yaml", "--config", *overrides], capsys)
     assert code == 2 and re.search(message, err), err
+    assert err.count("\n") == 1, err
 
 
 def test_missing_config_file(workdir, capsys):
@@ -216,6 +332,102 @@ def test_snakemake_stops_before_any_job(case, workdir):
     assert proc.returncode == 1 and re.search(message, proc.stderr), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in (workdir / "results" / "smoke").iterdir()) == ["predictions.csv"]
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def long_group_table(workdir: Path) -> str:
+    """The bundled sweep with a group (recipe) name of 150 characters: once the end of Snakemake (infinite
+    recursion, from a file name too long)."""
+    shutil.copytree(ROOT / "examples" / "sweep", workdir / "examples" / "sweep")
+    table = workdir / "examples" / "sweep" / "sweep.csv"
+    table.write_text(table.read_text().replace(",curated,", f",{'g' * 150},"))
+    return str(ROOT / "configs" / "sweep-example.yaml")
+
+
+SNAKEMAKE_CASES = {  # (what a case writes in the working folder -> --configfile, --config items, the message)
+    "a config file with a key given twice": (
+        lambda w: _written(w / "bad.yaml", "experiment: smoke\nfit: {window: 3}\nfit: {window: 7}\n"),
+        [], r"bad\.yaml: line 3, column 1: fit is given twice \(also at line 2, column 1\); expected each key once"),
+    "a --config value with a key given twice": (
+        lambda w: str(ROOT / "configs" / "synthetic.yaml"), ["fit={window: 3, window: 7}"],
+        r"--config fit: '\{window: 3, window: 7\}', column 13: fit\.window is given twice \(also at column 2\)"),
+    "a --config value that is not YAML": (
+        lambda w: str(ROOT / "configs" / "synthetic.yaml"), ["fit={window: 3"],
+        r"--config fit: '\{window: 3', column 11: not valid YAML"),
+    "a --config NaN": (lambda w: str(ROOT / "configs" / "synthetic.yaml"), ["intervals={level: .nan}"],
+                       r"invalid .*synthetic\.yaml: intervals\.level: found nan; expected a finite number"),
+    "a --config multistart too large": (
+        lambda w: str(ROOT / "configs" / "synthetic.yaml"), ["fit={multistart: 100000000}"],
+        r"fit\.multistart: 100000000 is greater than the maximum of 1000"),
+    "a group name too long": (long_group_table, [], r"examples/sweep/sweep\.csv: column group: group name 'g{60}'\.\.\. "
+                                                    r"\(150 characters\) cannot name a file; expected letters, digits"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SNAKEMAKE_CASES))
+def test_snakemake_says_what_is_wrong_on_one_line(case, workdir):
+    """`snakemake` (the dry run is enough: it stops before any job) prints one line after its own notice."""
+    write, config, message = SNAKEMAKE_CASES[case]
+    proc = subprocess.run([*SNAKEMAKE, "--dry-run", "--directory", workdir, "--configfile", write(workdir),
+                           *(["--config", *config] if config else [])], capture_output=True, text=True, cwd=workdir)
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("Using workflow specific profile")]
+    assert proc.returncode == 1 and len(lines) == 1 and re.match(f"Error: .*{message}", lines[0]), proc.stderr[-2000:]
+
+
+def test_a_long_group_name_is_refused_by_check_too(workdir, capsys):
+    code, err = run_cli(["check", "--configfile", long_group_table(workdir)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "(150 characters) cannot name a file" in err, err
+
+
+def edge_names(workdir: Path) -> dict:
+    """The smoke ladder with every kind of name at the edge of the safe pattern (its punctuation, 100 characters), and
+    runs of every source: trained, existing checkpoints (one at the largest step), an imported run log, a target
+    measured by its log, a method and an ensemble."""
+    checkpoint = workdir / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    sizes = SMOKE["ladder"]["sizes"]
+    return changed(experiment="e" * 91 + ".a+b=c-d", olmo_ladder_dir=str(ROOT / "examples" / "synthetic-ladder"),
+                   ladder__sizes={"S.1+a=b": sizes["s1"], "s2": sizes["s2"], "s3": sizes["s3"], "t1": sizes["t1"]},
+                   ladder__targets={"T_1=x": {"size": "t1", "xc": 0.1}},
+                   checkpoints=[{"run": "c." + "0123456789" * 9 + "abcdefgh", "n": 5000, "tokens": 10, "step": 9_999_999,
+                                 "path": str(checkpoint)}],
+                   imported={"i+1=B": {"file": "1B-1xC.csv", "n": 1279395840}},
+                   targets={"7B=4T": {"n": 6887575552, "d": 3945065873408, "file": "7B-4T.csv"}},
+                   methods={"two_step": {}, "m.1+a=b": {"step1": {"law": "power_nd"}, "step2": {"law": "sigmoid"}},
+                            "e_n=s": {"ensemble": {}}})
+
+
+def edge_groups(workdir: Path) -> dict:
+    """The bundled sweep (an imported table with groups) with group names at the edge of the safe pattern."""
+    shutil.copytree(ROOT / "examples" / "sweep", workdir / "examples" / "sweep")
+    table = workdir / "examples" / "sweep" / "sweep.csv"
+    table.write_text(table.read_text().replace(",curated,", f",{'g' * 94}.+=-_9,").replace(",web,", ",W.e+b=1,"))
+    return {**yaml.safe_load((ROOT / "configs" / "sweep-example.yaml").read_text()), "experiment": "S-" + "0123456789" * 9 + "a.b+c=d_"}
+
+
+@pytest.mark.parametrize("config", [edge_names, edge_groups])
+def test_every_output_lies_inside_the_results_folder(config, workdir):
+    """Experiment.outputs and every job's outputs and logs (a dry run lists them) resolve inside results/EXPERIMENT."""
+    from taskladder.base.config import validate
+    from taskladder.workflow.experiment import plan
+
+    config = config(workdir)
+    inside = (workdir / "results" / config["experiment"]).resolve()
+    exp = plan(validate(copy.deepcopy(config)), warn=lambda msg: None, check_registries=False)
+    assert exp.outputs and all((workdir / p).resolve().is_relative_to(inside) for p in exp.outputs), exp.outputs
+    (workdir / "edge.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([*SNAKEMAKE, "--dry-run", "--directory", workdir, "--configfile", workdir / "edge.yaml"],
+                          capture_output=True, text=True, cwd=workdir)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    planned = [p for m in re.finditer(r"^\s+(?:output|log): (.+)$", proc.stdout, re.M) for p in m[1].split(", ")]
+    assert len(planned) > len(exp.outputs)
+    outside = [p for p in planned if not (workdir / p).resolve().is_relative_to(inside)]
+    assert not outside, outside
 
 
 # ---- command line: targets and output paths ---------------------------------------------------
@@ -274,6 +486,12 @@ def test_output_in_a_read_only_folder(tmp_path):
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: cannot test a folder this user cannot write")
         as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        probe = subprocess.run([*as_user, sys.executable, "-c", "import taskladder.cli; print(taskladder.cli.__file__)"],
+                               capture_output=True, text=True, cwd="/", env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if probe.returncode or not probe.stdout.strip().startswith(str(ROOT)):
+            found = (probe.stderr.strip().splitlines() or [f"it imports {probe.stdout.strip()}"])[-1]
+            pytest.skip(f"user nobody cannot run the taskladder of {ROOT} (a folder on the way is private to its "
+                        f"owner): {found}")
     folder = Path(tempfile.mkdtemp(prefix="taskladder-test-"))  # pytest's tmp_path is private to root
     try:
         folder.chmod(0o755)
@@ -348,14 +566,79 @@ METRICS = {  # edit of a.csv -> the message
 def test_bad_metrics_table(case, metrics, capsys):
     edit, message = METRICS[case]
     edit(metrics / "a.csv")
-    out = metrics.parent / "results" / "smoke"
-    code, err = run_cli(["fit", metrics, "--target", "c=3000,1e6", "--config", "fit.tasks=[piqa]", "-o", out], capsys)
+    out = metrics.parent / "results" / "smoke"  # earlier results, which --force would let it overwrite
+    code, err = run_cli(["fit", metrics, "--target", "c=3000,1e6", "--config", "fit.tasks=[piqa]", "-o", out,
+                         "--force"], capsys)
     assert code == 2 and re.search(message, err), err
 
 
 def test_unknown_method(metrics, capsys):
     code, err = run_cli(["fit", metrics, "--method", "twostep", "-o", metrics.parent / "out"], capsys)
     assert code == 2 and "--method twostep: not defined; methods: ['two_step']" in err, err
+
+
+def _user_file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("the user's own file\n")
+    return path
+
+
+NOT_OURS = r"{}: an existing file that taskladder did not write \(it is not in {}\); expected a new path, or --force to " \
+           r"overwrite it"
+AN_INPUT = r"{}: an input of this command, which its output would replace; expected an output path that is not an input"
+
+
+def _not_ours(path: Path) -> str:
+    return NOT_OURS.format(re.escape(str(path)), re.escape(str(path.parent / ".taskladder-outputs")))
+
+
+def _fit_onto_its_inputs(w: Path):
+    metrics_table("predictions", 3000).to_csv(w / "metrics" / "predictions.csv", index=False)  # a run's table
+    return ["fit", w / "metrics", "-o", w / "metrics"], AN_INPUT.format(re.escape(str(w / "metrics" / "predictions.csv")))
+
+
+OUTPUTS = {  # the working folder (with metrics/{a,b}.csv and earlier results) -> (command line, message)
+    "example over a user's file": lambda w: (["example", w / "ex"], _not_ours(_user_file(w / "ex" / "190M-1xC.csv"))),
+    "example --sweep over a user's file": lambda w: (["example", w / "ex", "--sweep"],
+                                                     _not_ours(_user_file(w / "ex" / "sweep.csv"))),
+    "import onto its input": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5, "-o",
+                                         w / "metrics" / "a.csv"], AN_INPUT.format(re.escape(str(w / "metrics" / "a.csv")))),
+    "import onto its input, with --force": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5, "-o",
+                                                       w / "metrics" / "a.csv", "--force"],
+                                                      AN_INPUT.format(re.escape(str(w / "metrics" / "a.csv")))),
+    "import over a user's file": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5, "-o",
+                                             _user_file(w / "mine.csv")], _not_ours(w / "mine.csv")),
+    "fit over the workflow's results": lambda w: (["fit", w / "metrics", "-o", w / "results" / "smoke"],
+                                                  _not_ours(w / "results" / "smoke" / "predictions.csv")),
+    "fit onto its inputs": _fit_onto_its_inputs,
+    "a target given twice": lambda w: (["fit", w / "metrics", "--target", "c=3000,1e6", "--target", "c=4000,1e6", "-o",
+                                        w / "out"], r"--target c: given twice; expected each --target once"),
+    "a method given twice": lambda w: (["fit", w / "metrics", "--method", "two_step", "--method", "two_step", "-o",
+                                        w / "out"], r"--method two_step: given twice; expected each --method once"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTPUTS))
+def test_an_output_that_would_replace_what_it_may_not(case, metrics, capsys):
+    """Refused before anything is written: nothing in the working folder changes, and nothing is added."""
+    argv, message = OUTPUTS[case](metrics.parent)
+    before = snapshot(metrics.parent)
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and re.search(message, err) and err.count("\n") == 1, err
+    assert snapshot(metrics.parent) == before
+
+
+def test_a_command_may_replace_what_it_wrote(workdir, capsys):
+    """A rerun replaces the files a command wrote; --force replaces a user's file, which is then the command's."""
+    mine = _user_file(workdir / "ex" / "7B-4T.csv")
+    assert run_cli(["example", workdir / "ex", "--force"], capsys)[0] == 0 and mine.read_text() != "the user's own file\n"
+    assert run_cli(["example", workdir / "ex", "--seed", "1"], capsys)[0] == 0
+    listed = (workdir / "ex" / ".taskladder-outputs").read_text().split()
+    assert "7B-4T.csv" in listed and len(listed) == 17
+    for _ in range(2):
+        code, err = run_cli(["import", workdir / "ex" / "1B-1xC.csv", "--run", "1B-1xC", "--n", 1279395840, "-o",
+                             workdir / "metrics" / "1B-1xC.csv"], capsys)
+        assert code == 0, err
 
 
 # ---- a workflow job: one line, no traceback ------------------------------------------------------

@@ -2,7 +2,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from taskladder.base.config import ConfigError, load_config, validate
+from taskladder.base.config import ConfigError, load_config, schema, validate
 from taskladder.workflow.experiment import plan, rule_resources
 
 
@@ -126,3 +126,28 @@ def test_resources_per_rule_family():
 def test_bad_resources_name_the_key(bad, where):
     with pytest.raises(ConfigError, match=where):
         validate(_config(resources=bad))
+
+
+def numeric_keys(node: dict, key: str = ""):
+    """(key, its schema) of every key of a schema that holds numbers only (or null)."""
+    types = node.get("type", [])
+    types = {types} if isinstance(types, str) else set(types)
+    if types & {"integer", "number"} and types <= {"integer", "number", "null"}:
+        yield key, node
+    children = [(f"{key}.{k}", v) for k, v in (node.get("properties") or {}).items()]
+    children += [(f"{key}.*", node[k]) for k in ("additionalProperties",) if isinstance(node.get(k), dict)]
+    children += [(f"{key}[]", node["items"])] if isinstance(node.get("items"), dict) else []
+    children += [(key, v) for k in ("oneOf", "anyOf", "allOf") for v in node.get(k, [])]
+    for child_key, child in children:
+        yield from numeric_keys(child, child_key)
+
+
+def test_every_numeric_key_is_bounded_or_says_it_takes_any_number():
+    """A number in the config has a lower bound (and, where an upper one, a description with its reason), or a
+    description that says it takes any number; NaN and infinity are refused everywhere (validate)."""
+    keys = dict(numeric_keys(schema()))
+    assert ".fit.multistart" in keys and ".intervals.level" in keys and ".ladder.sizes.*.d_model" in keys
+    for key, node in keys.items():
+        assert "minimum" in node or "exclusiveMinimum" in node or "any" in node.get("description", ""), key
+        if "maximum" in node or "exclusiveMaximum" in node:
+            assert node.get("description"), f"{key}: no reason for its maximum"

@@ -160,3 +160,20 @@ def test_an_lm_eval_entry_is_the_lm_eval_preset():
     assert spec["preset"] == "lm_eval" and spec["metrics"]["acc"] == ["{task}/acc_norm,none", "{task}/acc,none"]
     assert spec["overrides"] == {"boolq": {"acc": ["{task}/acc,none"]}}
     assert spec["task_names"]["csqa"] == "commonsense_qa"
+
+
+def test_lm_eval_command_line_without_cuda(runs, tmp_path):
+    """`taskladder-lm-eval --model taskladder --model_args pretrained=CKPT --tasks ...` as the README shows it: lm-eval
+    passes --device cuda:0 unless told otherwise, and a machine without CUDA scores on the CPU."""
+    import os
+    import subprocess
+    import sys
+
+    root, checkpoints, _, _ = runs
+    proc = subprocess.run([sys.executable, "-m", "taskladder.evaluate.lm_eval_model", "--model", "taskladder",
+                           "--model_args", f"pretrained={checkpoints[10]}", "--tasks", "tiny_qa", "--include_path",
+                           str(root), "--output_path", str(tmp_path / "out")],
+                          capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "CUDA is not available on this machine; scoring on the CPU" in proc.stderr
+    assert list((tmp_path / "out").rglob("results*.json"))

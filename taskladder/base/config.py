@@ -5,6 +5,9 @@ The schema is split by concern: every ``schemas/*.schema.yaml`` holds a fragment
 top-level object schema that rejects unknown keys. ``default:`` values are filled in,
 so code downstream never guesses a default of its own.
 
+Ambiguous input is refused: a key given twice in a mapping (a config file or a `--config` value; YAML itself
+keeps the last one silently), a `--config` key given twice, and NaN or infinity anywhere in a config.
+
 Methods the paper defines ship as data (``taskladder/methods.yaml``): a config entry named
 like one of them starts from its definition and overrides what it sets.
 """
@@ -12,6 +15,7 @@ like one of them starts from its definition and overrides what it sets.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import jsonschema
@@ -32,6 +36,90 @@ RUNTIME_KEYS = {
 
 class ConfigError(ValueError):
     """A config that does not match the schema or the data it names."""
+
+
+def _dotted(path: tuple) -> str:
+    """A key's path as the messages write it: fit.window, corpus.sources[0].path."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _repeated_key(node, path: tuple = (), seen: set | None = None):
+    """The first key given twice in a mapping of a composed YAML document: (its path, the node of its second
+    occurrence, that of its first), or None. Keys merged in with `<<` may be overridden, as YAML means them to be."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias: checked where its anchor is
+        return None
+    seen.add(id(node))
+    children = []
+    if isinstance(node, yaml.MappingNode):
+        first = {}
+        for key, value in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                continue
+            if isinstance(key, yaml.ScalarNode):
+                if (key.tag, key.value) in first:
+                    return path + (key.value,), key, first[key.tag, key.value]
+                first[key.tag, key.value] = key
+            children.append((path + (getattr(key, "value", "?"),), value))
+    elif isinstance(node, yaml.SequenceNode):
+        children = [(path + (i,), item) for i, item in enumerate(node.value)]
+    for child_path, child in children:
+        found = _repeated_key(child, child_path, seen)
+        if found:
+            return found
+    return None
+
+
+def load_yaml(text: str, source: str, key: str | None = None):
+    """The YAML document `text` (from `source`, named in errors; `key`: the config key it is the value of), refusing
+    bad YAML and a key given twice in a mapping, with the line and column (in a one-line text: the text and column)."""
+    one_line = "\n" not in text.strip()
+
+    def at(mark) -> str:
+        return f"{text!r}, column {mark.column + 1}" if one_line else f"line {mark.line + 1}, column {mark.column + 1}"
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        repeated = node is not None and _repeated_key(node, (key,) if key else ())
+        if repeated:
+            path, second, first = repeated
+            also = f"column {first.start_mark.column + 1}" if one_line else at(first.start_mark)
+            raise ConfigError(f"{source}: {at(second.start_mark)}: {_dotted(path)} is given twice (also at {also}); "
+                              "expected each key once (YAML would keep only the last)")
+        return None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(f"{source}: {at(mark) + ': ' if mark else ''}not valid YAML "
+                          f"({getattr(e, 'problem', None) or e})") from None
+    finally:
+        loader.dispose()
+
+
+def split_overrides(items) -> dict[str, str]:
+    """`--config KEY=VALUE ...` -> {KEY: VALUE text}, refusing an item without `=`, and a key given twice or inside
+    another one given (`fit={window: 7}` and `fit.window=8`): which would win is not what the user can see."""
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--config {item}: expected KEY=VALUE (e.g. fit.window=7)")
+        clash = next((k for k in overrides if k == key or key.startswith(k + ".") or k.startswith(key + ".")), None)
+        if clash is not None:
+            given = "the key is given twice" if clash == key else f"{clash} is given too"
+            raise ConfigError(f"--config {item}: {given} (--config {clash}={overrides[clash]}); expected each key "
+                              "once")
+        overrides[key] = value
+    return overrides
+
+
+def check_command_line(configfiles, config_args) -> None:
+    """What the workflow was given, read strictly (Snakemake's own reading keeps the last of a key given twice and
+    takes a `--config` value that is not valid YAML as a string): every config file and `--config` value."""
+    for path in configfiles:
+        load_yaml(Path(path).read_text(), str(path))
+    for key, text in split_overrides(config_args).items():
+        load_yaml(text, f"--config {key}", key)
 
 
 def runtime_options(section: str, params: dict, config: dict) -> dict:
@@ -72,8 +160,22 @@ _Validator = _fill_defaults(jsonschema.Draft202012Validator)
 
 
 def _where(error: jsonschema.ValidationError, prefix: str = "") -> str:
-    parts = ([prefix] if prefix else []) + [str(p) for p in error.absolute_path]
-    return ".".join(parts) or "(top level)"
+    return _dotted(((prefix,) if prefix else ()) + tuple(error.absolute_path)) or "(top level)"
+
+
+def _non_finite(value, path: tuple = ()):
+    """(key, number) of every NaN or infinite number in `value` (a config, or a part of it)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite(v, path + (str(k),))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, path + (i,))
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield _dotted(path), value
+
+
+RANGE = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")  # a bound's reason is in the key's description
 
 
 def _coerce(value, sub: dict):
@@ -136,27 +238,30 @@ def resolve_methods(config: dict) -> None:
 
 def _errors(validator, instance, prefix: str = "") -> list[str]:
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
-    return [f"  {_where(e, prefix)}: {e.message}" for e in errors]
+    return [f"{_where(e, prefix)}: {e.message}"
+            + (f" ({e.schema['description']})" if e.validator in RANGE and "description" in e.schema else "")
+            for e in errors]
 
 
 def validate(config: dict, source: str = "config") -> dict:
     """Validate `config` in place (filling defaults) and return it.
 
-    Raises ConfigError naming every offending key, what was expected and what was found.
+    Raises ConfigError naming every offending key, what was expected and what was found, on one line.
     """
     full = schema()
     resolve_methods(config)
     _coerce(config, full)
-    lines = _errors(_Validator(full), config)
+    lines = [f"{key}: found {value}; expected a finite number" for key, value in _non_finite(config)]
+    lines = lines or _errors(_Validator(full), config)
     if not lines:  # a method's `fit` overrides must make a valid `fit` section
         fit_schema = full["properties"]["fit"]
         for name, method in config["methods"].items():
             overrides = _coerce(method.get("fit") or {}, fit_schema)
             if "tasks" in overrides:
-                lines.append(f"  methods.{name}.fit.tasks: a method cannot change the tasks; set fit.tasks")
+                lines.append(f"methods.{name}.fit.tasks: a method cannot change the tasks; set fit.tasks")
             lines += _errors(_Validator(fit_schema), _merged(config["fit"], overrides), f"methods.{name}.fit")
     if lines:
-        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines))
+        raise ConfigError(f"invalid {source}: " + "; ".join(lines))
     check_semantics(config, source)
     return config
 
@@ -175,6 +280,10 @@ def check_semantics(config: dict, source: str = "config") -> None:
                 "(a target needs its non-embedding parameter count n and training tokens d)"
             )
     for name, method in config["methods"].items():
+        steps = (method.get("step2") or {}).get("steps")
+        if steps and steps[0] > steps[1]:
+            raise ConfigError(f"invalid {source}: methods.{name}.step2.steps: [{steps[0]:g}, {steps[1]:g}]; expected "
+                              "[first, last] with first <= last")
         if ("ensemble" in method) == ("step1" in method):
             raise ConfigError(f"invalid {source}: methods.{name}: give step1 (a method that fits laws) or ensemble "
                               "(one that combines the others), not " + ("both" if "step1" in method else "neither"))
@@ -192,27 +301,25 @@ def defaults(section: str) -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """Read a YAML config, apply `key=value` overrides (dotted keys allowed) and validate it."""
+    """Read a YAML config, apply `key=value` overrides (dotted keys reach nested ones; a text value is read as YAML,
+    as `--config` gives it) and validate it."""
     config: dict = {}
     source = "config"
     if path is not None:
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"config file not found: {path}")
-        try:
-            config = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            raise ConfigError(f"{path}: {where}not valid YAML ({getattr(e, 'problem', None) or e}); "
-                              "expected a YAML mapping of config keys") from None
+        config = load_yaml(path.read_text(), str(path)) or {}
         if not isinstance(config, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, found {type(config).__name__}")
         source = str(path)
     for key, value in (overrides or {}).items():
         node = config
         *parents, last = key.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             node = node.setdefault(p, {})
-        node[last] = yaml.safe_load(value) if isinstance(value, str) else value
+            if not isinstance(node, dict):
+                raise ConfigError(f"--config {key}: {'.'.join(parents[:i + 1])} is {node!r}, not a mapping; expected "
+                                  "a key of a mapping")
+        node[last] = load_yaml(value, f"--config {key}", key) if isinstance(value, str) else value
     return validate(config, source)

@@ -16,6 +16,9 @@ def results_dir(experiment: str) -> Path:
     return Path("results") / experiment
 
 
+MAX_STEP = 9_999_999  # the largest step a checkpoint folder's name step{step:07d} holds (the workflow's wildcard)
+
+
 def checkpoint_dir(run_dir: str | Path, step: int | str) -> Path:
     """A run's checkpoint of `step`: {run_dir}/step{step:07d} (a wildcard string such as "{step}" passes through)."""
     return Path(run_dir) / (f"step{step:07d}" if isinstance(step, int) else f"step{step}")

@@ -4,6 +4,8 @@
     # (the same arguments as `lm_eval`; this entry point only registers the model first)
 
 or from Python: `import taskladder.evaluate.lm_eval_model` then `lm_eval.simple_evaluate(model="taskladder", ...)`.
+The device is `--device` (lm-eval's command line passes cuda:0 when it is not given): on a machine without CUDA,
+the CPU, with a warning.
 
 Requests are tokenized exactly as lm-eval's `hf` model does (context and continuation encoded
 together, trailing context spaces moved to the continuation; an empty context becomes the
@@ -14,13 +16,24 @@ log-likelihoods equal `hf`'s (bench/eval_throughput.py checks it). Only log-like
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-from taskladder.evaluate.scoring import Request, Scorer, ScoringError
+from taskladder.evaluate.scoring import Request, Scorer, ScoringError, default_device
+
+log = logging.getLogger(__name__)
+
+
+def usable_device(device: str | None) -> str:
+    """`device`, or the default one where it is not given or names CUDA on a machine without it."""
+    if device and device.startswith("cuda") and default_device() == "cpu":
+        log.warning("device %s: CUDA is not available on this machine; scoring on the CPU", device)
+        return "cpu"
+    return device or default_device()
 
 
 @register_model("taskladder")
@@ -30,7 +43,7 @@ class TaskladderLM(TemplateLM):
         super().__init__()
         from taskladder.evaluate.checkpoint import load_model
 
-        self.model, self.tokenizer = load_model(pretrained, device)
+        self.model, self.tokenizer = load_model(pretrained, usable_device(device))
         self.scorer = Scorer(self.model, batch_tokens=int(batch_tokens),
                              max_length=int(max_length) if max_length else None)
         self._device = self.scorer.device

@@ -136,6 +136,8 @@ def plan_checkpoints(items: list[dict]) -> dict[str, ExternalRun]:
     for i, item in enumerate(items):
         where = f"checkpoints[{i}]"
         name = check_name("run", item["run"], f"{where}.run")
+        if item.get("group") is not None:
+            check_name("group", item["group"], f"{where}.group")
         if ("path" in item) == ("hub" in item):
             raise ConfigError(f"{where}: give path (a local save_pretrained directory) or hub (a hub id, with "
                               "revision), not " + ("both" if "path" in item else "neither"))

@@ -61,21 +61,23 @@ def run_frame(n: int, d: int, checkpoints: int, rng, loss_noise: float, acc_nois
     return pd.DataFrame(cols)
 
 
+def example_files(out_dir: str | Path) -> list[Path]:
+    """The files write_example writes: the 16 ladder runs' logs, then the target's."""
+    runs = [f"{size}-{xc}xC" for size in SIZES for xc in MULTIPLES] + [TARGET[0]]
+    return [Path(out_dir) / f"{run}.csv" for run in runs]
+
+
 def write_example(out_dir: str | Path, seed: int = 0, checkpoints: int = 20, loss_noise: float = 0.004,
                   acc_noise: float = 0.004) -> list[Path]:
-    """Write the 16 ladder runs and the target's final evaluation; return the files written."""
+    """Write the 16 ladder runs and the target's final evaluation (example_files); return the files written."""
     rng = np.random.default_rng(seed)
-    out_dir = Path(out_dir)
-    written = []
-    for size, n in SIZES.items():
-        for xc in MULTIPLES:
-            path = out_dir / f"{size}-{xc}xC.csv"
-            write_csv(run_frame(n, xc * 20 * n, checkpoints, rng, loss_noise, acc_noise), path, float_format="%.7g")
-            written.append(path)
-    name, n, d = TARGET
-    path = out_dir / f"{name}.csv"
-    write_csv(run_frame(n, d, 1, rng, loss_noise, acc_noise, final_only=True), path, float_format="%.7g")
-    return written + [path]
+    files = example_files(out_dir)
+    ladder = [(n, xc * 20 * n) for n in SIZES.values() for xc in MULTIPLES]
+    for path, (n, d) in zip(files, ladder):
+        write_csv(run_frame(n, d, checkpoints, rng, loss_noise, acc_noise), path, float_format="%.7g")
+    _, n, d = TARGET
+    write_csv(run_frame(n, d, 1, rng, loss_noise, acc_noise, final_only=True), files[-1], float_format="%.7g")
+    return files
 
 
 LADDER_TASKS = ("hellaswag", "arc_easy", "piqa", "openbookqa", "boolq")
@@ -164,8 +166,11 @@ def sweep_truth(seed: int = 0) -> pd.DataFrame:
     return pd.concat([ladder, target], ignore_index=True)
 
 
+SWEEP_FILE = "sweep.csv"
+
+
 def write_sweep(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write the bundled sweep table (sweep.csv in `out_dir`): one row per final model, the recipe in `recipe`,
+    """Write the bundled sweep table (SWEEP_FILE in `out_dir`): one row per final model, the recipe in `recipe`,
     accuracy in percent as `<task>_acc_norm` (`boolq_acc` for BoolQ), openbookqa named openbook_qa."""
-    table = table_for(sweep_truth(seed), {"file": "sweep.csv", **SWEEP_ENTRY})
-    return write_table(table.round(6).astype({"params": "int64", "tokens": "int64"}), Path(out_dir) / "sweep.csv")
+    table = table_for(sweep_truth(seed), {"file": SWEEP_FILE, **SWEEP_ENTRY})
+    return write_table(table.round(6).astype({"params": "int64", "tokens": "int64"}), Path(out_dir) / SWEEP_FILE)

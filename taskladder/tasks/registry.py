@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from taskladder.base.names import check_name
 from taskladder.tasks.cloze import CORPUS_TASKS, build_corpus_cloze
 from taskladder.tasks.documents import Task, TaskError
 from taskladder.tasks.lm_eval_tasks import build_lm_eval
@@ -41,6 +42,7 @@ def plan(evaluation: dict) -> dict[str, dict]:
              for name in expand(evaluation["tasks"])}
     for item in evaluation.get("lm_eval_tasks") or []:
         task, name = (item, item) if isinstance(item, str) else (item["task"], item.get("name", item["task"]))
+        check_name("task", name, "evaluation.lm_eval_tasks", TaskError)  # its task file: tasks/{name}.jsonl
         if name in specs or name in AGGREGATES or name in OLMES:
             raise TaskError(f"evaluation.lm_eval_tasks: {name!r} is also an OLMES task name; "
                             f"rename it: {{task: {task}, name: lm_{name}}}")

@@ -25,7 +25,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from taskladder.base.files import MAX_STEP
 from taskladder.base.metrics_table import run_flops
+from taskladder.base.names import check_name
 
 TOKENS_PER_PARAM = 20  # D at 1xC = 20 N (Chinchilla)
 VOCAB_MULTIPLE = 128
@@ -161,6 +163,7 @@ def _vocab_size(config: dict, vocab_size: int | None) -> int:
 def make_rung(name: str, size: str, spec: dict, ladder_cfg: dict, vocab: int, *, xc: float | None = None,
               tokens: int | None = None, every: int | None = None, per_run: int | None = None,
               target: bool = False, where: str = "ladder") -> Rung:
+    check_name("run", name, where, LadderError)
     d_model, n_layers, n_heads = spec["d_model"], spec["n_layers"], spec["n_heads"]
     if d_model % n_heads:
         raise LadderError(f"ladder.sizes.{size}: d_model {d_model} is not divisible by n_heads {n_heads}")
@@ -183,6 +186,9 @@ def make_rung(name: str, size: str, spec: dict, ladder_cfg: dict, vocab: int, *,
         raise LadderError(f"{where}: run {name}: a batch of {batch_seqs} x {seq_len} = {batch_tokens} tokens is more "
                           f"than the run's D = {d} tokens; expected at most D (lower ladder.seq_len or batch_seqs)")
     steps = max(1, math.ceil(d / batch_tokens))
+    if steps > MAX_STEP:
+        raise LadderError(f"{where}: run {name}: {steps} steps of {batch_tokens} tokens; expected at most {MAX_STEP} "
+                          "(a checkpoint's folder is named step{step:07d}); raise batch_seqs or ladder.seq_len")
     if every is None and per_run is None:
         raise LadderError(f"{where}: no checkpoint schedule; set ladder.checkpoint_every or ladder.checkpoints_per_run")
     if every is not None and every > steps:

@@ -188,6 +188,8 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
     """Resolve a validated config into runs, checkpoints, tasks and targets; check the files and names it uses.
     `check_registries`: also look lm-eval task names up in lm-eval's registry (seconds)."""
     check_name("experiment", config["experiment"], "experiment")
+    for name in config["methods"]:  # methods/{method}/, figures/{method}/
+        check_name("method", name, f"methods.{name}")
     ladder = None
     if config.get("ladder"):
         from taskladder.corpus.inputs import check_sources

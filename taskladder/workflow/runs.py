@@ -140,10 +140,10 @@ def _imported(config: dict) -> tuple[dict[str, ImportedRun], dict[str, ImportedT
     for name, spec in (config.get("imported") or {}).items():
         check_name("entry", name, f"imported.{name}")
         if is_run_log(spec):
+            group = spec.get("group") and check_name("group", spec["group"], f"imported.{name}.group")
             path = logs_dir(config) / spec["file"]
             if not path.exists():
                 raise ConfigError(f"imported.{name}.file: ladder log not found: {path}")
-            group = spec.get("group") and check_name("group", spec["group"], f"imported.{name}.group")
             runs[name] = ImportedRun(name, spec["n"], path, spec.get("ladder", True), group)
         else:
             if config.get("olmo_ladder_dir"):
