@@ -5,11 +5,11 @@ from conftest import ROOT
 
 from taskladder.analyses import paper
 from taskladder.base.config import load_config
+from taskladder.fit.methods import fit_options
 from taskladder.imports.entry import KNOWN_TASKS
 from taskladder.imports.tables import read_olmo_ladder
 from taskladder.synthetic.ladders import write_example
 from taskladder.synthetic.truth import SIZES, TARGET
-from taskladder.workflow.fitting import fit_options
 
 
 def _run(name, n, tokens, losses, accs):

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import intervals
-from test_intervals import OPTIONS, SIZES, TARGET, synthetic_ladder
+from test_intervals import OPTIONS, TARGET, synthetic_ladder
 
 from taskladder.base.config import paper_methods
 from taskladder.fit.backtest import backtest_tasks, ladder_span, origins

@@ -14,7 +14,7 @@ PROBE = """
 import sys
 import numpy as np, pandas as pd
 from taskladder.base.config import load_config
-from taskladder.workflow.fitting import fit_options
+from taskladder.fit.methods import fit_options
 from taskladder.imports.tables import read_olmo_ladder
 from taskladder.fit.methods import run_method
 shuffle, logs = sys.argv[1] == "shuffle", sys.argv[2]

@@ -6,10 +6,9 @@ from conftest import intervals as interval_options
 
 from taskladder.base.config import paper_methods, validate
 from taskladder.fit import intervals
-from taskladder.fit.methods import run_method
+from taskladder.fit.methods import fit_options, run_method
 from taskladder.fit.points import task_data
 from taskladder.synthetic.truth import true_accuracy, true_task_loss
-from taskladder.workflow.fitting import fit_options
 
 SIZES = (190_354_176, 371_262_464, 758_220_288, 1_279_395_840)
 TARGET = {"n": 6_887_575_552, "d": 3_945_065_873_408}

@@ -6,7 +6,7 @@ from conftest import ROOT, intervals
 
 from taskladder.base.config import load_config
 from taskladder.fit import laws
-from taskladder.fit.methods import run_method
+from taskladder.fit.methods import fit_options, run_method
 from taskladder.fit.points import FitError
 from taskladder.fit.smoothing import final_points
 from taskladder.fit.solver import fit_law
@@ -15,7 +15,6 @@ from taskladder.imports.tables import read_olmo_ladder
 from taskladder.synthetic.ladders import write_example
 from taskladder.synthetic.truth import TARGET, TRUE_LAWS, true_accuracy, true_task_loss
 from taskladder.workflow.experiment import plan
-from taskladder.workflow.fitting import fit_options
 
 # paper Figure 2: chained predictions for 7B-4T, accuracy points
 FIGURE2 = {"mmlu": 48.4, "hellaswag": 82.5, "arc_challenge": 51.5, "arc_easy": 76.6, "piqa": 81.2, "csqa": 75.7,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from taskladder.base.config import schema
 from taskladder.base.metrics_table import run_flops
 from taskladder.fit import calibration, intervals, laws
 from taskladder.fit.backtest import COLUMNS as BACKTEST_COLUMNS
@@ -303,3 +304,15 @@ def _check_tasks(metrics: pd.DataFrame, tasks: list[str], files) -> None:
     if missing:
         raise FitError(f"unknown task(s) {missing}: not in the ladder metrics ({len(list(files))} files); "
                        f"tasks there: {sorted(have)}")
+
+
+def fit_options(config: dict) -> dict:
+    """The options every method's fit depends on (a change reruns every method): every key of the `fit` schema but
+    the tasks (given apart), and the seed; corpus_cloze's chance is 1 / its choices unless fit.chance says
+    otherwise."""
+    keys = [k for k in schema()["properties"]["fit"]["properties"] if k != "tasks"]
+    options = {k: config["fit"][k] for k in keys} | {"seed": config["seed"]}
+    cloze = (config.get("evaluation") or {}).get("corpus_cloze")
+    if cloze and "corpus_cloze" in config["evaluation"].get("tasks", []):  # its chance follows its choices
+        options["chance"] = {"corpus_cloze": 1 / cloze["choices"], **(options.get("chance") or {})}
+    return options

@@ -16,7 +16,14 @@ import pandas as pd
 from taskladder.base.config import validate
 from taskladder.fit.ensemble import EnsembleJob, combine, members, scales
 from taskladder.fit.methods import run_method
-from taskladder.synthetic.worlds import KINDS, TASKS, bucket, targets, world, world_ladder
+from taskladder.synthetic.worlds import (
+    KINDS,
+    TASKS,
+    bucket,
+    targets,
+    world,
+    world_ladder,
+)
 
 log = logging.getLogger(__name__)
 METHODS = ("two_step", "flops", "lm_loss", "single_step", "ensemble")
@@ -29,7 +36,7 @@ def config(methods=METHODS) -> dict:
 
 def one_ladder(kind: str, seed: int, methods=METHODS, tasks=TASKS, draws: int | None = None) -> pd.DataFrame:
     """One ladder of `kind` (seed `seed`): per method, task and target its prediction, interval and the truth."""
-    from taskladder.workflow.fitting import fit_options
+    from taskladder.fit.methods import fit_options
 
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     worlds = {t: world(t, kind, rng) for t in tasks}

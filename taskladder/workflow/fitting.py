@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from taskladder.analyses.summary import ANALYSIS_TABLES, TABLES, SummaryJob
-from taskladder.base.config import schema
 from taskladder.base.params import canonical
 from taskladder.fit.ensemble import EnsembleJob, members
-from taskladder.fit.methods import FitJob
+from taskladder.fit.methods import FitJob, fit_options
 from taskladder.workflow.imports import ImportPlan
 from taskladder.workflow.layout import Layout
 from taskladder.workflow.runs import Runs
@@ -21,16 +20,6 @@ from taskladder.workflow.runs import Runs
 HEADLINE_METHODS = ("ensemble", "two_step")  # the report's first page leads with the first there is
 
 
-def fit_options(config: dict) -> dict:
-    """The options every method's fit depends on (a change reruns every method): every key of the `fit` schema but
-    the tasks (given apart), and the seed; corpus_cloze's chance is 1 / its choices unless fit.chance says
-    otherwise."""
-    keys = [k for k in schema()["properties"]["fit"]["properties"] if k != "tasks"]
-    options = {k: config["fit"][k] for k in keys} | {"seed": config["seed"]}
-    cloze = (config.get("evaluation") or {}).get("corpus_cloze")
-    if cloze and "corpus_cloze" in config["evaluation"].get("tasks", []):  # its chance follows its choices
-        options["chance"] = {"corpus_cloze": 1 / cloze["choices"], **(options.get("chance") or {})}
-    return options
 
 
 def fit_job(config: dict, method: str, targets: dict[str, dict], group: str | None = None) -> FitJob:
