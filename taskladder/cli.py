@@ -158,8 +158,9 @@ def _fit_args(p):
 def fit_command(args) -> None:
     """The workflow's fit stage on a metrics directory: the same jobs (taskladder.workflow.fitting), in order."""
     from taskladder.analyses.summary import ANALYSIS_TABLES, TABLES, run_summary_job
+    from taskladder.base.metrics_table import read_metrics
     from taskladder.fit.ensemble import members, run_ensemble_job
-    from taskladder.fit.methods import run_fit_job
+    from taskladder.fit.methods import run_fit_job, unfittable
     from taskladder.workflow.fitting import ensemble_job, fit_job, summary_job
     from taskladder.workflow.layout import Layout
 
@@ -187,6 +188,12 @@ def fit_command(args) -> None:
     figures = {m: layout.figures(m, m in ensembles) for m in methods} if args.figures else {}
     _claim([p for written in [*tables.values(), outputs, *figures.values()] for p in written.values()], files,
            args.force)
+    ladder = read_metrics(ladder_files)
+    for name in [m for m in methods if m not in ensembles]:  # a method that can predict nothing: say why, first
+        job = fit_job(config, name, targets)
+        unfit = unfittable(name, job.spec, ladder, job.tasks, job.options)
+        if len(unfit) == len(job.tasks):
+            raise next(iter(unfit.values()))
     for name in [m for m in methods if m not in ensembles]:
         run_fit_job(fit_job(config, name, targets), ladder_files, target_files, [], tables[name])
     for name in ensembles:

@@ -21,31 +21,32 @@ from test_workflow import (
     snakemake,
 )
 
-from taskladder.analyses.groups import cell_name, compare, tag
-from taskladder.base.config import load_config, paper_methods
+from taskladder.analyses.groups import cell_name, compare
+from taskladder.base.config import load_config, paper_methods, validate
 from taskladder.base.files import write_csv
 from taskladder.base.metrics_table import InputError, read_metrics
 from taskladder.cli import main
-from taskladder.fit.methods import FitJob, MethodResult, run_fit_job
-from taskladder.fit.points import FitError
+from taskladder.fit.methods import FitJob, MethodResult, fit_options, run_fit_job
 from taskladder.imports.sources import read_table
 from taskladder.imports.tables import read_entry
 from taskladder.report.page import first_page
 from taskladder.synthetic.ladders import (
     SWEEP_ENTRY,
+    SWEEP_GROUPS,
     ladder_truth,
     sweep_truth,
     write_sweep,
 )
 from taskladder.synthetic.shapes import table_for, write_lm_eval_run, write_table
 from taskladder.synthetic.truth import (
-    GROUPS,
     SIZES,
     TARGET,
     true_accuracy,
     true_task_loss,
 )
 from taskladder.workflow.experiment import plan
+
+EVIDENCE = {"min_snr": 5.0, "min_monotone": 0.8}  # the flags' defaults: when a ladder shows a trend
 
 SWEEP = yaml.safe_load((ROOT / "configs" / "sweep-example.yaml").read_text())
 
@@ -177,9 +178,9 @@ def test_snakemake_stops_before_any_job_on_a_bad_table(sweep):
 # ---- accuracy only ------------------------------------------------------------------------------
 
 def lm_eval_ladder(folder: Path, samples: bool) -> dict:
-    """Four runs as lm-eval output directories (one entry each); returns the `imported` block."""
-    truth = ladder_truth(("hellaswag",), sizes={k: SIZES[k] for k in ("190M", "760M")}, multiples=(1, 5),
-                         checkpoints=3)
+    """Eight runs as lm-eval output directories (one entry each: more than single_step's seven parameters);
+    returns the `imported` block."""
+    truth = ladder_truth(("hellaswag",), sizes=SIZES, multiples=(1, 5), checkpoints=3)
     imported = {}
     for run, rows in truth.groupby("run"):
         write_lm_eval_run(rows, folder / run, samples=samples)
@@ -196,7 +197,7 @@ def test_a_source_of_accuracy_only_feeds_only_the_methods_that_need_no_task_loss
                                    err), err
     config["methods"] = {"single_step": {}}
     code, out, err = check(config, tmp_path, capsys)
-    assert code == 0 and "4 ladder runs, all imported" in out, err
+    assert code == 0 and "8 ladder runs, all imported" in out, err
 
 
 def test_metrics_of_accuracy_only_are_read_and_fitted_by_what_needs_no_task_loss(tmp_path):
@@ -205,19 +206,18 @@ def test_metrics_of_accuracy_only_are_read_and_fitted_by_what_needs_no_task_loss
     truth = ladder_truth(("piqa",), checkpoints=6).assign(task_loss=np.nan, task_ce=np.nan, lm_loss=np.nan)
     write_csv(truth, tmp_path / "ladder.csv")
     assert read_metrics(tmp_path / "ladder.csv")["task_loss"].isna().all()
-    options = {"final_checkpoints": 5, "target_checkpoints": 5, "drop_first": 0.1, "window": 5, "huber_delta": 1e-3,
-               "multistart": 0, "chance": {}, "seed": 0}
+    options = fit_options(validate({"experiment": "test"})) | {"multistart": 0}
     targets = {"7B-4T": {"n": TARGET[1], "d": TARGET[2], "flops": None}}
     out = {t: tmp_path / f"{t}.csv" for t in MethodResult.TABLES}
 
     def job(method: str) -> FitJob:
-        return FitJob(method, paper_methods()[method], ["piqa"], options, intervals(draws=0), targets)
+        return FitJob(method, paper_methods()[method], ["piqa"], options, intervals(draws=0), EVIDENCE, targets)
 
     result = run_fit_job(job("single_step"), [tmp_path / "ladder.csv"], [], [], out)
     assert result.predictions["pred_acc"].between(0, 1).all()
-    with pytest.raises(FitError, match=r"method two_step, task piqa: no task loss \(task_loss\) in the metrics of run "
-                                       r"190M-1xC; this method needs it"):
-        run_fit_job(job("two_step"), [tmp_path / "ladder.csv"], [], [], out)
+    two_step = run_fit_job(job("two_step"), [tmp_path / "ladder.csv"], [], [], out)  # a row saying why, no fit
+    assert re.match(r"method two_step, task piqa: no task loss \(task_loss\) in the metrics of run 190M-1xC; this "
+                    r"method needs it", two_step.predictions["note"][0]) and two_step.fits.empty
     truth.loc[truth.index[3], "task_loss"] = 1.0
     write_csv(truth, tmp_path / "ladder.csv")
     with pytest.raises(ValueError, match=r"ladder.csv: row 2, column 'task_loss': expected a number, found ''"):
@@ -232,9 +232,9 @@ def fake_checkpoint(folder: Path) -> str:
     return str(folder)
 
 
-def checkpoints_config(tmp_path, **item) -> dict:
+def checkpoints_config(tmp_path, runs: int = 6, **item) -> dict:
     items = [{"run": f"r{k}", "n": 1000 * (1 + k // 3), "tokens": 100 * (1 + k % 3), "step": 10,
-              "path": fake_checkpoint(tmp_path / f"ck{k}")} for k in range(6)]
+              "path": fake_checkpoint(tmp_path / f"ck{k}")} for k in range(runs)]
     items[0].update(item)
     return {"experiment": "ck", "checkpoints": items, "evaluation": {"tasks": ["piqa"], "limit": 4, "num_shots": 0},
             "fit": {"tasks": ["piqa"]}}
@@ -305,11 +305,11 @@ def test_groups_of_run_logs_and_of_checkpoints(tmp_path):
     assert exp.runs.groups == ["a", "b"] and exp.runs.ladder_of("b")[0] == "370M-1xC"
     assert exp.fits.summary_job()["groups"]["a"] == exp.runs.ladder_of("a") and len(exp.runs.ladder_of("a")) == 8
     assert exp.fits.fit_inputs(SimpleNamespace(method="two_step", group="a"))["targets"] == [exp.imports.metrics("7B-4T")]
-    config = checkpoints_config(tmp_path)
+    config = checkpoints_config(tmp_path, runs=12)  # 6 runs a group: more than two_step's 5 parameters
     for k, item in enumerate(config["checkpoints"]):
         item["group"] = "x" if k % 2 else "y"
     exp = plan(load_config(overrides=config), warn=lambda msg: None)
-    assert exp.runs.groups == ["x", "y"] and exp.runs.ladder_of("x") == ["r1", "r3", "r5"]
+    assert exp.runs.groups == ["x", "y"] and exp.runs.ladder_of("x") == ["r1", "r3", "r5", "r7", "r9", "r11"]
     assert exp.fits.tables("two_step", "x")["fits"] == "results/ck/methods/two_step/x/fits.csv"
 
 
@@ -321,7 +321,8 @@ def test_groups_compared_at_targets_and_at_the_ladders_largest_size():
     backtest = pd.DataFrame({"method": "m", "task": "piqa", "group": ["a", "a", "a", "b", "b", "c", "c", "a"],
                              "n": [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0], "d": [10, 10, 20, 10, 20, 10, 20, 10],
                              "pred": [0.5, 0.5, 0.6, 0.55, 0.65, 0.52, 0.7, 0.1],
-                             "lo": 0.4, "hi": 0.8, "actual": [0.50, 0.54, 0.62, 0.56, 0.61, 0.49, 0.66, 0.1]})
+                             "lo": 0.4, "hi": 0.8, "actual": [0.50, 0.54, 0.62, 0.56, 0.61, 0.49, 0.66, 0.1],
+                             "fitted_max_n": 1.0})
     table = compare(predictions, backtest)
     targets = table[table["source"] == "target"]
     assert targets["group"].tolist() == ["b", "c", "a"] and targets["decision_accuracy"].isna().all()
@@ -335,11 +336,7 @@ def test_groups_compared_at_targets_and_at_the_ladders_largest_size():
     assert list(table.columns[:2]) == ["source", "method"] and {"n", "d"} <= set(table.columns)
 
 
-def test_tag_and_report_page_with_groups(tmp_path):
-    pd.DataFrame({"method": ["m"], "pred_acc": [0.5]}).to_csv(tmp_path / "p.csv", index=False)
-    (tmp_path / "empty.csv").write_text("\n")
-    tag([tmp_path / "p.csv", tmp_path / "empty.csv"], "web")
-    assert pd.read_csv(tmp_path / "p.csv")["group"].tolist() == ["web"]
+def test_report_page_with_groups(tmp_path):
     predictions = pd.DataFrame({"method": "m", "target": "7B", "task": "piqa", "group": ["web", "curated"],
                                 "pred_acc": [0.6, 0.7], "actual_acc": np.nan})
     page = first_page(predictions, "m", [], "x")
@@ -356,7 +353,7 @@ def test_the_bundled_sweep_is_the_synthetic_writers(tmp_path):
     assert bundled.drop(columns=numbers).equals(written.drop(columns=numbers))
     np.testing.assert_allclose(bundled[numbers], written[numbers], rtol=1e-5)
     read = read_entry("sweep", {"file": "sweep.csv", **SWEEP_ENTRY}, base_dir=tmp_path)
-    assert sorted(read["group"].unique()) == sorted(GROUPS) and read["run"].nunique() == sweep_truth()["run"].nunique()
+    assert sorted(read["group"].unique()) == sorted(SWEEP_GROUPS) and read["run"].nunique() == sweep_truth()["run"].nunique()
 
 
 # ---- through the workflow (slow) --------------------------------------------------------------------
@@ -382,7 +379,7 @@ def test_the_sweep_example_ranks_its_recipes_and_reruns_only_what_an_edit_touche
     print(f"sweep example: {time.perf_counter() - start:.1f} s")
     results = tmp_path / "results" / "sweep-example"
     predictions = pd.read_csv(results / "predictions.csv")
-    assert set(predictions["group"]) == set(GROUPS) and len(predictions) == len(GROUPS) * 2 * 5
+    assert set(predictions["group"]) == set(SWEEP_GROUPS) and len(predictions) == len(SWEEP_GROUPS) * 2 * 5
     truth = sweep_truth().set_index(["run", "task"])
     for row in predictions.itertuples():
         n, d = row.n, row.d
@@ -435,7 +432,7 @@ def test_the_sweep_example_ranks_its_recipes_and_reruns_only_what_an_edit_touche
     assert after(add_group) == ({"sweep/fresh", "sweep-3B/fresh"}, {"fresh"})
     assert after(lambda t: t[t["model"] != "web-3B-5xC"]) == (set(), {"web"})
     assert after(None, lambda c: c["targets"].update({"13B": {"n": 13_000_000_000, "d": 5_000_000_000_000}})) == (
-        set(), set(GROUPS))
+        set(), set(SWEEP_GROUPS))
     assert planned_jobs(tmp_path, *args) == {}  # the table as it was: nothing to do
 
 

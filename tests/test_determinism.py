@@ -30,7 +30,7 @@ target = {"n": 6887575552, "d": 3945065873408}
 out = []
 for method in ("taskce", "single_step"):
     r = run_method(method, config["methods"][method], ladder, {"7B-4T": target}, tasks, fit_options(config),
-                   {**config["intervals"], "draws": 4})
+                   {**config["intervals"], "draws": 4}, {"min_snr": 5.0, "min_monotone": 0.8})
     out += [r.predictions, r.backtest.drop(columns=["covered"])]
 pd.concat(out).to_csv(sys.stdout, index=False, float_format="%.17g")
 """

@@ -1,4 +1,6 @@
 """Fitting and chaining, end to end through the library (no Snakemake)."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,8 +8,7 @@ from conftest import ROOT, intervals
 
 from taskladder.base.config import load_config
 from taskladder.fit import laws
-from taskladder.fit.methods import fit_options, run_method
-from taskladder.fit.points import FitError
+from taskladder.fit.methods import fit_options, run_method, unfittable
 from taskladder.fit.smoothing import final_points
 from taskladder.fit.solver import fit_law
 from taskladder.imports.entry import KNOWN_TASKS
@@ -15,6 +16,8 @@ from taskladder.imports.tables import read_olmo_ladder
 from taskladder.synthetic.ladders import write_example
 from taskladder.synthetic.truth import TARGET, TRUE_LAWS, true_accuracy, true_task_loss
 from taskladder.workflow.experiment import plan
+
+EVIDENCE = {"min_snr": 5.0, "min_monotone": 0.8}  # the flags' defaults: when a ladder shows a trend
 
 # paper Figure 2: chained predictions for 7B-4T, accuracy points
 FIGURE2 = {"mmlu": 48.4, "hellaswag": 82.5, "arc_challenge": 51.5, "arc_easy": 76.6, "piqa": 81.2, "csqa": 75.7,
@@ -35,7 +38,7 @@ def _ladder(config, tasks=KNOWN_TASKS):
 def _fit(config, method="two_step", draws=0):
     exp, ladder, targets = _ladder(config)
     result = run_method(method, config["methods"][method], ladder, targets, exp.fits.tasks, fit_options(config),
-                        intervals(draws=draws))
+                        intervals(draws=draws), EVIDENCE)
     return result.fits, result.predictions, result.points
 
 
@@ -110,7 +113,7 @@ def test_single_step_hellaswag_lowest_minimum_is_the_papers(paper_logs):
                          {"olmo_ladder_dir": str(paper_logs), "fit.tasks": ["hellaswag"]})
     exp, ladder, targets = _ladder(config, ["hellaswag"])
     result = run_method("single_step", config["methods"]["single_step"], ladder, {"7B-4T": targets["7B-4T"]},
-                        ["hellaswag"], fit_options(config), intervals(draws=0))
+                        ["hellaswag"], fit_options(config), intervals(draws=0), EVIDENCE)
     assert 100 * result.predictions.rel_error[0] == pytest.approx(0.5, abs=0.1)
     assert result.fits.objective[0] == pytest.approx(9.89e-5, rel=0.01)
 
@@ -127,13 +130,21 @@ def _one_task(sizes, xcs=(1, 2, 5, 10)):
     return pd.concat(rows, ignore_index=True)
 
 
-def test_a_ladder_of_one_model_size_is_refused_naming_method_and_task():
+def test_a_ladder_a_method_cannot_be_fitted_on_is_a_row_with_the_reason():
+    """A task the ladder cannot fit is a prediction row with an empty prediction and its reason, not a failure."""
     method = load_config(ROOT / "configs" / "synthetic.yaml")["methods"]["two_step"]
     options = fit_options(load_config(ROOT / "configs" / "synthetic.yaml"))
-    with pytest.raises(FitError, match=r"method two_step, task piqa: every ladder run has the same model size N"):
-        run_method("two_step", method, _one_task([1e8]), {}, ["piqa"], options, intervals(draws=0))
-    with pytest.raises(FitError, match=r"method two_step, task piqa: step 1 has 4 ladder point\(s\).*5 parameters"):
-        run_method("two_step", method, _one_task([1e8, 2e8], xcs=(1, 2)), {}, ["piqa"], options,
-                   intervals(draws=0))
-    run_method("two_step", method, _one_task([1e8, 2e8, 4e8], xcs=(1, 2)), {}, ["piqa"], options,
-               intervals(draws=0))  # 6 points, 2 sizes and 2 token counts: enough
+    target = {"big": {"n": 4e9, "d": 8e10, "metrics": None}}
+    for sizes, xcs, reason in (([1e8], (1, 2, 5, 10), r"method two_step, task piqa: every ladder run has the same "
+                                                         r"model size N"),
+                               ([1e8, 2e8], (1, 2), r"method two_step, task piqa: step 1 has 4 ladder point\(s\).*5 "
+                                                    r"parameters")):
+        result = run_method("two_step", method, _one_task(sizes, xcs), target, ["piqa"], options, intervals(draws=0),
+                            EVIDENCE)
+        row = result.predictions.iloc[0]
+        assert np.isnan(row.pred_acc) and re.match(reason, row.note) and re.match(reason, result.unfitted["piqa"])
+        assert result.fits.empty
+        assert re.match(reason, str(unfittable("two_step", method, _one_task(sizes, xcs), ["piqa"], options)["piqa"]))
+    result = run_method("two_step", method, _one_task([1e8, 2e8, 4e8], xcs=(1, 2)), target, ["piqa"], options,
+                        intervals(draws=0), EVIDENCE)  # 6 points, 2 sizes and 2 token counts: enough
+    assert not result.fits.empty and not result.unfitted

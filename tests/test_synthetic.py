@@ -6,13 +6,12 @@ import pytest
 from conftest import intervals
 
 from taskladder.analyses.groups import group_comparison
-from taskladder.base.config import paper_methods
-from taskladder.fit.methods import run_method
+from taskladder.base.config import paper_methods, validate
+from taskladder.fit.methods import fit_options, run_method
 from taskladder.imports.tables import missing_metrics, read_entry
-from taskladder.synthetic.ladders import isoflop_truth, ladder_truth
+from taskladder.synthetic.ladders import SWEEP_GROUPS, isoflop_truth, ladder_truth
 from taskladder.synthetic.shapes import table_for, write_lm_eval_run, write_table
 from taskladder.synthetic.truth import (
-    GROUPS,
     SIZES,
     TARGET,
     true_accuracy,
@@ -36,7 +35,7 @@ SHAPES = {
         "columns": {"run": "model", "n": "n_millions", "tokens": "tokens_billions"}, **WIDE,
         "units": {"n": 1e6, "tokens": 1e9}}),
     "seeds (jsonl)": ("seeds.jsonl", {"seeds": (0, 1, 2)}, {"columns": {**KEYS, "seed": "seed"}, **WIDE}),
-    "groups (parquet)": ("groups.parquet", {"groups": tuple(GROUPS)}, {"columns": {**KEYS, "group": "recipe"}, **WIDE}),
+    "groups (parquet)": ("groups.parquet", {"groups": SWEEP_GROUPS}, {"columns": {**KEYS, "group": "recipe"}, **WIDE}),
 }
 COMPARED = ["n", "tokens", "flops", "task_loss", "acc", "task_ce", "lm_loss"]
 
@@ -80,7 +79,7 @@ def test_isoflop_sweep_with_per_task_column_names(tmp_path):
     write_table(table, tmp_path / "sweep.csv")
     m = read_entry("sweep", entry, base_dir=tmp_path)
     assert_recovers(m, truth, entry["metrics"])
-    assert sorted(m["group"].unique()) == sorted(GROUPS)
+    assert sorted(m["group"].unique()) == sorted(SWEEP_GROUPS)
 
 
 @pytest.mark.parametrize("samples", [True, False])
@@ -97,10 +96,9 @@ def test_lm_eval_directories_give_back_their_values(tmp_path, samples):
 
 def fit_two_step(ladder: pd.DataFrame, tasks) -> pd.DataFrame:
     name, n, d = TARGET
-    options = {"final_checkpoints": 5, "target_checkpoints": 5, "drop_first": 0.1, "window": 5,
-               "huber_delta": 1e-3, "multistart": 0, "chance": {}, "seed": 0}
+    options = fit_options(validate({"experiment": "test"})) | {"multistart": 0}
     return run_method("two_step", paper_methods()["two_step"], ladder, {name: {"n": n, "d": d, "metrics": None}},
-                      list(tasks), options, intervals(draws=0)).predictions
+                      list(tasks), options, intervals(draws=0), {"min_snr": 5.0, "min_monotone": 0.8}).predictions
 
 
 def test_an_imported_table_predicts_the_known_target(tmp_path):
@@ -118,7 +116,7 @@ def test_an_imported_table_predicts_the_known_target(tmp_path):
 def test_groups_ranked_as_their_laws_order_them(tmp_path):
     """Each recipe's ladder fitted on its own predicts the target's accuracy; the ranking is the one the recipes'
     laws give (curated, web, noisy) and every pair is in the right order."""
-    truth = ladder_truth(("hellaswag",), checkpoints=8, groups=tuple(GROUPS), seed=2)
+    truth = ladder_truth(("hellaswag",), checkpoints=8, groups=SWEEP_GROUPS, seed=2)
     entry = {"file": "groups.csv", "columns": {**KEYS, "group": "recipe"}, **WIDE, "tasks": ["hellaswag"]}
     write_table(table_for(truth, entry), tmp_path / "groups.csv")
     ladder = read_entry("groups", entry, base_dir=tmp_path)

@@ -14,7 +14,6 @@ Each group's ladder is fitted separately with the same methods; the predictions 
   predicted from its smaller ones (source "backtest": the backtests' last holdout; each (N, D) cell of that size
   is a target named by its N and D, and its runs' mean is the actual), where the decision accuracy is always
   measured. analyses/group_comparison.csv.
-- `tag`: the `group` column of the tables a method's job writes for one group's ladder.
 """
 
 from __future__ import annotations
@@ -114,15 +113,3 @@ def compare(predictions: pd.DataFrame, backtest: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat([group_comparison(p).merge(p[["target", "n", "d"]].drop_duplicates("target"), on="target")
                        .assign(source=source) for p, source in parts], ignore_index=True)
     return table[["source", *[c for c in table.columns if c != "source"]]]
-
-
-def tag(paths, group: str) -> None:
-    """Add the column `group` to tables written for one group's ladder (each rewritten atomically)."""
-    from taskladder.base.files import write_csv
-
-    for path in paths:
-        try:
-            frame = pd.read_csv(path)
-        except pd.errors.EmptyDataError:  # no rows, no columns: nothing to tag
-            continue
-        write_csv(frame.assign(group=group), path)

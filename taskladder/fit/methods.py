@@ -39,6 +39,7 @@ from taskladder.fit.chain import (
     fit_row,
     fit_tasks,
     predict_target,
+    step_problems,
     target_inputs,
 )
 from taskladder.fit.points import (
@@ -72,6 +73,7 @@ class MethodResult:
     backtest: pd.DataFrame
     draws: pd.DataFrame
     calibration: pd.DataFrame
+    unfitted: dict = field(default_factory=dict)  # task -> why the method could not be fitted on it
 
     TABLES = ("fits", "predictions", "points", "backtest", "draws", "calibration")  # what a method's job writes
 
@@ -138,6 +140,20 @@ def fit_tasks_of(name: str, method: dict, metrics: pd.DataFrame, tasks: list[str
     for task, fits in zip(ok, fit_tasks(name, method, items, options)):
         out[task] = fits if isinstance(fits, FitError) else TaskFit(datas[task], fits, *_evidence(
             name, method, datas[task], options, evidence))
+    return out
+
+
+def unfittable(name: str, method: dict, metrics: pd.DataFrame, tasks: list[str], options: dict,
+               others: pd.DataFrame | None = None) -> dict[str, FitError]:
+    """task -> why `method` cannot be fitted on it (too few runs, sizes or points), found without fitting."""
+    options = method_options(method, options)
+    out = {}
+    for task in tasks:
+        try:
+            data = task_data(name, method, metrics, task, others)
+            step_problems(name, method, data, make_points(data, Sample.measured(data), method, options), options)
+        except FitError as e:
+            out[task] = e
     return out
 
 
@@ -211,7 +227,8 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
                           *calibration.model_rows(models["loss"], name, level, "loss")])
     return MethodResult(pd.DataFrame(fit_rows), predictions,
                         pd.concat(point_frames, ignore_index=True) if point_frames else pd.DataFrame(),
-                        backtest.reindex(columns=BACKTEST_COLUMNS), draws, table)
+                        backtest.reindex(columns=BACKTEST_COLUMNS), draws, table,
+                        {t: str(e) for t, e in found.items() if isinstance(e, FitError)})
 
 
 def _largest_flops(metrics: pd.DataFrame) -> float:

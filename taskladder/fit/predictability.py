@@ -180,7 +180,8 @@ def flags(predictions: pd.DataFrame, measured: pd.DataFrame, backtest: pd.DataFr
     for row in predictions.itertuples():
         reasons = []
         m = by_task.loc[row.task] if row.task in by_task.index else None
-        note = row.note if isinstance(getattr(row, "note", ""), str) else ""
+        note = getattr(row, "note", "")
+        note = note if isinstance(note, str) else ""
         floor, reach = models.get((row.method, row.task), models.get((row.method, "(all tasks)"), (np.nan, np.nan)))
         if m is not None and m["at_chance"]:
             reasons.append("at_chance")

@@ -7,10 +7,14 @@ task loss (and of N, for a late rise), one of
 - law: the paper's laws (Table 7): what the methods fit;
 - shape: step 2 of another shape: a Richards curve, asymmetric, whose tails differ from the sigmoid's
   (`skew` > 1: a slower approach to the ceiling);
-- late_rise: accuracy rises again at losses below those of the ladder (an ability that emerges at scale: the
-  ladder cannot see it, every method under-predicts);
-- data_shift: the data's effect changes at the largest sizes: beyond `pivot` parameters, more tokens help less
-  (the data term's exponent shrinks), so the target's loss is higher than the ladder's law says.
+- late_rise: accuracy rises again at losses reached only by the ladder's largest runs (an ability that emerges
+  at scale: the largest rungs show its start, the law cannot follow it, every method under-predicts beyond);
+- data_shift: the data's effect changes at the largest sizes: beyond `pivot` parameters (the ladder's
+  second-largest size), more tokens help less (the data term's exponent shrinks), so the target's loss is
+  higher than the ladder's law says.
+
+Each departure starts inside the ladder's range, at its largest runs: what starts only beyond the ladder no
+backtest can see, and only the `far_extrapolation` flag (distance) speaks for it.
 
 Checkpoints carry the paper's noise (NOISE: per task, the checkpoint-to-checkpoint SD of accuracy and the relative
 SD of task loss around their trend, measured on the released ladder logs; `taskladder.fit.predictability._noise`).
@@ -72,12 +76,12 @@ def world(task: str, kind: str, rng: np.random.Generator) -> World:
     """A random world of `kind` for `task` (its departure from the laws drawn at random, realistic in size)."""
     if kind == "shape":
         return World(task, kind, {"skew": float(rng.choice([0.6, 0.8, 1.3, 1.6]))})
-    if kind == "late_rise":
-        smallest = float(World(task).loss(1.28e9, 2.56e11)[0])  # the ladder's largest run
-        return World(task, kind, {"onset": smallest * float(rng.uniform(0.85, 0.95)), "k": 20.0,
+    if kind == "late_rise":  # the rise starts at the losses of the ladder's largest runs
+        onset = float(World(task).loss(SIZES["760M"], 200 * SIZES["760M"])[0])
+        return World(task, kind, {"onset": onset * float(rng.uniform(0.97, 1.0)), "k": 20.0,
                                   "gain": float(rng.uniform(0.1, 0.3))})
     if kind == "data_shift":
-        return World(task, kind, {"pivot": 1.3e9, "shrink": float(rng.uniform(0.05, 0.15))})
+        return World(task, kind, {"pivot": float(SIZES["370M"]), "shrink": float(rng.uniform(0.05, 0.15))})
     return World(task)
 
 
