@@ -49,7 +49,8 @@ def test_a_task_borrows_its_methods_model_by_its_number_of_origins():
     own, pooled = ErrorModel(0.01, 0.01, 2, 8, 1.0), ErrorModel(0.03, 0.05, 20, 80, 1.2)
     mixed = calibration.shrunk(own, pooled, shrink=2)
     assert mixed.floor == pytest.approx(np.sqrt((0.01 ** 2 + 0.03 ** 2) / 2))
-    assert mixed.growth == pytest.approx(np.sqrt((0.01 ** 2 + 0.05 ** 2) / 2)) and mixed.origins == 4
+    assert mixed.growth == pytest.approx(np.sqrt((0.01 ** 2 + 0.05 ** 2) / 2))
+    assert mixed.origins == 2 + 20 * 2 / 4 and mixed.max_distance == 1.2  # its own, and half the method's
     assert calibration.shrunk(calibration.NO_MODEL, pooled, 2).floor == pooled.floor
 
 
@@ -61,6 +62,7 @@ def backtest_table(rng, tasks=("a", "b"), origins=5, runs=4) -> pd.DataFrame:
                 d = 0.2 * (o + 1) + 0.1 * r
                 actual = 0.5 + 0.1 * rng.normal()
                 rows.append({"task": task, "origin": f"o{o}", "run": f"r{r}", "distance": d, "fitted_sizes": 3,
+                             "fitted_span": 2.0, "ladder_span": 2.0, "actual_se": 0.0, "actual_loss_se": 0.0,
                              "pred": actual + rng.normal(0, 0.01 + 0.02 * d), "actual": actual,
                              "pred_loss": 1.0 + rng.normal(0, 0.01), "actual_loss": 1.0})
     return pd.DataFrame(rows)
@@ -91,3 +93,15 @@ def test_tasks_at_chance_are_left_out_of_the_methods_model():
     without = calibration.task_models(bt, ["noise"], 3, 4)
     assert without[""].scale(1.0) < with_noise[""].scale(1.0) / 3
     assert without["a"].scale(1.0) < with_noise["a"].scale(1.0)
+
+
+def test_an_origin_fitted_on_a_narrower_ladder_is_read_at_its_reach_and_noise_is_not_error():
+    """A backtest from half the ladder's span counts as twice as far out; the held-out actual's own noise is
+    taken out of the scale (the model is of the error against the true accuracy)."""
+    bt = pd.DataFrame({"distance": [0.5], "fitted_span": [1.0], "ladder_span": [2.0]})
+    assert calibration.reach(bt)[0] == pytest.approx(1.0)
+    rng = np.random.default_rng(3)
+    d, e, origin = errors_at(0.01, 0.0, np.zeros(3000), rng)
+    noisy = e + rng.normal(0, 0.02, len(e))
+    assert calibration.fit_model(d, noisy, origin, 0.02).floor == pytest.approx(0.01, rel=0.2)
+    assert calibration.fit_model(d, noisy, origin).floor == pytest.approx(np.hypot(0.01, 0.02), rel=0.1)

@@ -19,7 +19,8 @@ def backtests(preds: dict[str, list], actual: list, origins: int = 4) -> pd.Data
     for method, values in preds.items():
         for i, (pred, act) in enumerate(zip(values, actual)):
             rows.append({"method": method, "task": "piqa", "origin": f"o{i % origins}", "run": f"r{i}",
-                         "distance": 0.5 + 0.25 * (i % origins), "pred": pred, "actual": act})
+                         "distance": 0.5 + 0.25 * (i % origins), "fitted_span": 2.0, "ladder_span": 2.0,
+                         "pred": pred, "actual": act, "actual_se": 0.0})
     return pd.DataFrame(rows)
 
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 COMPUTE_FRACTIONS = (1 / 3, 1 / 10, 1 / 30, 1 / 100)
 COLUMNS = ["method", "task", "origin", "kind", "run", "n", "d", "fitted_sizes", "fitted_max_n", "fitted_span",
-           "distance", "pred",
+           "ladder_span", "distance", "pred",
            "lo", "hi", "actual", "error", "covered", "actual_se", "pred_loss", "loss_lo", "loss_hi", "actual_loss",
            "actual_loss_se"]
 
@@ -134,7 +134,7 @@ def backtest_tasks(name: str, method: dict, tasks: dict[str, tuple], options: di
             loss, loss_se = actual_loss.get(run.name, (np.nan, np.nan))
             rows.append({"method": name, "task": task, "origin": origin.name, "kind": origin.kind, "run": run.name,
                          "n": run.n, "d": run.d, "fitted_sizes": origin.sizes(data), "fitted_max_n": fitted_max_n,
-                         "fitted_span": origin.span(data),
+                         "fitted_span": origin.span(data), "ladder_span": ladder_span(data),
                          "distance": float(np.log10(run.flops / top)), "pred": pred, "actual": actual,
                          "actual_se": se, "pred_loss": pred_loss, "actual_loss": loss, "actual_loss_se": loss_se})
     return rows

@@ -65,6 +65,7 @@ def densities(backtest: pd.DataFrame, members: list[str], models: dict) -> tuple
     member its prediction and its predictive density of the actual there: (members, rows, predictions (rows, M),
     densities (rows, M))."""
     ok = backtest[backtest["method"].isin(members) & backtest[["pred", "actual", "distance"]].notna().all(axis=1)]
+    ok = ok.assign(distance=calibration.reach(ok))  # the densities are read at each backtest's reach
     wide = ok.pivot_table(index=KEYS, columns="method", values="pred", aggfunc="first").dropna()
     wide = wide.reindex(columns=[m for m in members if m in wide.columns])
     rows = wide.index.to_frame(index=False).merge(ok.drop_duplicates(KEYS)[KEYS + ["actual", "distance"]], on=KEYS)
@@ -204,7 +205,8 @@ def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFra
         for (origin, run), frame in b[b["method"].isin(w.index)].groupby(["origin", "run"], sort=False):
             first = frame.iloc[0]
             bt_rows.append({**{k: first[k] for k in ("task", "origin", "kind", "run", "n", "d", "fitted_sizes",
-                                                      "fitted_max_n", "distance", "actual", "actual_se")},
+                                                      "fitted_max_n", "fitted_span", "ladder_span", "distance",
+                                                      "actual", "actual_se")},
                             "method": name, "pred": float(_weighted(frame, ["run"], "pred", w).iloc[0])})
         p = predictions[(predictions["task"] == task) & predictions["method"].isin(w.index)]
         d = draws[(draws["task"] == task) & draws["method"].isin(w.index)]
