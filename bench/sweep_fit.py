@@ -53,7 +53,7 @@ def run(snakefile: Path, folder: Path, target: list[str], cores: int) -> tuple[f
     """Wall time of the fit stage and, per stage, the summed wall and CPU time of its jobs (from their logs)."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory",
-                           str(folder), "--configfile", str(folder / "config.yaml"), "--cores", str(cores), "-q",
+                           str(folder), "--configfile", str(folder / "config.yaml"), "--cores", str(cores),
                            "--keep-going", *target], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:

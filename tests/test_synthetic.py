@@ -129,3 +129,35 @@ def test_groups_ranked_as_their_laws_order_them(tmp_path):
     compared = group_comparison(pd.DataFrame(rows))
     assert compared["group"].tolist() == ["curated", "web", "noisy"]
     assert compared["decision_accuracy"].eq(1.0).all() and compared["pairs"].eq(3).all()
+
+
+@pytest.mark.parametrize("kind", ["chance", "flat"])
+def test_a_ladder_with_nothing_to_extrapolate_gives_no_wild_prediction(kind):
+    """At chance: no law-based prediction (empty, with the reason). Flat noise above chance: every method's
+    prediction stays within [chance - 5 points, the ladder's best accuracy + the calibrated half-width there]."""
+    from taskladder.fit.calibration import ErrorModel
+    from taskladder.fit.points import chance
+    from taskladder.synthetic.coverage import config
+    from taskladder.synthetic.worlds import targets, world, world_ladder
+
+    tasks = ("hellaswag", "arc_easy", "piqa")
+    rng = np.random.default_rng(5)
+    worlds = {t: world(t, kind, rng) for t in tasks}
+    metrics = world_ladder(worlds, seed=5)
+    cfg = config(("two_step", "flops", "single_step"))
+    spots = {k: dict(v, metrics=None) for k, v in targets(factors=(3, 30, 100)).items()}
+    best = metrics.sort_values("step").groupby(["task", "run"]).tail(5).groupby(["task", "run"])["acc"].mean()
+    best = best.groupby("task").max()
+    for method in ("two_step", "flops", "single_step"):
+        result = run_method(method, cfg["methods"][method], metrics, spots, list(tasks), fit_options(cfg),
+                            cfg["intervals"], {"min_snr": 5.0, "min_monotone": 0.8})
+        p = result.predictions
+        if kind == "chance":
+            assert p["pred_acc"].isna().all() and p["note"].str.startswith("at chance").all(), method
+            continue
+        acc = result.calibration[result.calibration.value == "acc"].set_index("task")
+        for row in p.itertuples():
+            m = acc.loc[row.task] if row.task in acc.index else acc.loc["(all tasks)"]
+            margin = float(ErrorModel(m.floor, m.growth, m.origins, int(m.cases), m.max_distance).half_width(
+                row.distance, 0.9))
+            assert chance(row.task) - 0.05 - 1e-9 <= row.pred_acc <= best[row.task] + margin + 1e-9, (method, row)

@@ -46,7 +46,7 @@ def summary(tables: dict[str, dict[str, pd.DataFrame]], metrics: pd.DataFrame, m
     Returns the summary tables by name."""
     def cat(name: str, columns) -> pd.DataFrame:
         """Every method's table `name`, with the contract's columns even where no method wrote a row."""
-        frames = [t[name] for t in tables.values() if t.get(name) is not None and len(t[name].columns)]
+        frames = [t[name] for t in tables.values() if t.get(name) is not None and len(t[name])]
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         return frame.reindex(columns=list(dict.fromkeys([*columns, *frame.columns])))
 

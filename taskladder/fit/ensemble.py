@@ -32,6 +32,7 @@ import pandas as pd
 from taskladder.fit import calibration
 from taskladder.fit.backtest import COLUMNS as BACKTEST_COLUMNS
 from taskladder.fit.methods import (
+    AT_CHANCE,
     DRAW_COLUMNS,
     PREDICTION_COLUMNS,
     MethodResult,
@@ -179,7 +180,9 @@ def evidence(dens: np.ndarray, preds: np.ndarray, rows: pd.DataFrame, shrink: fl
 def _weighted(frame: pd.DataFrame, keys: list[str], value: str, w: pd.Series) -> pd.Series:
     """The weighted mean of `value` over the members per `keys`, weights renormalised over the members present."""
     frame = frame[frame["method"].isin(w.index) & frame[value].notna()]
-    weight = frame["method"].map(w)
+    if frame.empty:  # no member predicted it (e.g. a task at chance)
+        return pd.Series(dtype=float)
+    weight = frame["method"].map(w).astype(float)
     num = (frame[value] * weight).groupby([frame[k] for k in keys]).sum()
     return num / weight.groupby([frame[k] for k in keys]).sum()
 
@@ -219,7 +222,8 @@ def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFra
             pred_rows.append({"method": name, "task": task, "target": target, "n": first["n"], "d": first["d"],
                               "pred_acc": pred, "actual_acc": act, "abs_error": abs(pred - act),
                               "rel_error": abs(pred - act) / act, "distance": first["distance"],
-                              "note": "" if np.isfinite(pred) else "no member predicted it", "_draws": ens})
+                              "note": "" if np.isfinite(pred) else (AT_CHANCE if task in skip_tasks else
+                                                                    "no member predicted it"), "_draws": ens})
             draw_frames.append(pd.DataFrame({"method": name, "task": task, "target": target, "draw": ens.index,
                                              "pred_loss": np.nan, "pred_acc": ens.to_numpy()}))
     level, min_sizes, shrink = intervals["level"], intervals["calibration_sizes"], intervals["shrink"]
@@ -259,13 +263,16 @@ def run_ensemble_job(job: EnsembleJob, predictions, backtest, draws, calibration
     from taskladder.base.files import write_csv
 
     def read(files) -> pd.DataFrame:
-        frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-        return frame.drop(columns="group", errors="ignore")
+        """The members' tables of one kind (a member without rows adds none: an empty table's columns have no
+        type to mix)."""
+        frames = [pd.read_csv(f) for f in files]
+        frames = [f for f in frames if len(f)] or frames[:1]
+        return pd.concat(frames, ignore_index=True).drop(columns="group", errors="ignore")
 
     member_predictions = read(predictions)
     present = sorted(set(member_predictions["method"]))
-    notes = member_predictions.groupby("task")["note"].apply(lambda s: s.fillna("").str.startswith("at chance").all())
-    skip = list(notes[notes].index)
+    notes = member_predictions.groupby("task")["note"].apply(lambda s: s.fillna("").str.startswith("at chance").any())
+    skip = list(notes[notes].index)  # at chance is the ladder's, the same for every member that was fitted
     result, weights = combine(member_predictions, read(backtest), read(draws), scales(read(calibrations)), present,
                               job.method, job.spec, job.intervals, skip)
     tables = {"predictions": result.predictions, "backtest": result.backtest, "draws": result.draws,

@@ -70,14 +70,28 @@ def _noise(run: Run, column: str) -> float:
     return float(np.sqrt(((y - slope * x) ** 2).sum() / (len(tail) - 2)))
 
 
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """(fitted values, residual SD) of a straight line through (x, y)."""
+    xc, yc = x - x.mean(), y - y.mean()
+    slope = float((xc * yc).sum() / (xc * xc).sum()) if (xc * xc).sum() > 0 else 0.0
+    fitted = y.mean() + slope * xc
+    return fitted, float(np.sqrt(((y - fitted) ** 2).sum() / max(len(y) - 2, 1)))
+
+
 def at_chance(runs: list[Run], column: str, chance: float, last: int = 5, docs: float | None = None) -> bool:
-    """Whether the best run's final accuracy stays within 2 noise SDs of chance."""
-    finals = [float(final_value(r.values[column], last)) for r in runs]
+    """Whether the ladder's best accuracy stays within 2 noise SDs of chance: its best run's final accuracy and
+    that run's own noise; where runs have too few checkpoints to measure their noise (a sweep of finished models),
+    the runs' trend in log compute at its highest and their spread around it (the best of many noisy runs would
+    stand above chance by noise alone)."""
+    finals = np.array([float(final_value(r.values[column], last)) for r in runs])
     best = runs[int(np.argmax(finals))]
-    noise = _noise(best, column)
+    top, noise = float(finals.max()), _noise(best, column)
+    if len(best.steps) < 4 and len(runs) >= 4:
+        fitted, spread = _line(np.log([r.flops for r in runs]), finals)
+        top, noise = float(fitted.max()), max(noise, spread)
     if docs:
         noise = max(noise, float(np.sqrt(chance * (1 - chance) / docs)))
-    return bool(max(finals) - chance < 2 * noise)
+    return bool(top - chance < 2 * noise)
 
 
 def spearman(a, b) -> float:

@@ -9,12 +9,16 @@ task loss (and of N, for a late rise), one of
   (`skew` > 1: a slower approach to the ceiling);
 - late_rise: accuracy rises again at losses reached only by the ladder's largest runs (an ability that emerges
   at scale: the largest rungs show its start, the law cannot follow it, every method under-predicts beyond);
-- data_shift: the data's effect changes at the largest sizes: beyond `pivot` parameters (the ladder's
-  second-largest size), more tokens help less (the data term's exponent shrinks), so the target's loss is
+- data_shift: the data's effect changes at the largest sizes: beyond `pivot` parameters (370M: the ladder's two
+  largest sizes show it), more tokens help less (the data term's exponent shrinks), so the target's loss is
   higher than the ladder's law says.
 
 Each departure starts inside the ladder's range, at its largest runs: what starts only beyond the ladder no
 backtest can see, and only the `far_extrapolation` flag (distance) speaks for it.
+
+Two more kinds, for checking that a ladder with nothing to extrapolate gives no wild prediction: `chance` (the
+ladder never leaves chance on the task) and `flat` (its accuracy sits at a level above chance, unrelated to scale:
+pure noise around it).
 
 Checkpoints carry the paper's noise (NOISE: per task, the checkpoint-to-checkpoint SD of accuracy and the relative
 SD of task loss around their trend, measured on the released ladder logs; `taskladder.fit.predictability._noise`).
@@ -31,6 +35,7 @@ import pandas as pd
 from scipy.special import expit
 
 from taskladder.fit.laws import power_nd
+from taskladder.fit.points import chance
 from taskladder.synthetic.truth import MULTIPLES, SIZES, TRUE_LAWS, _lm_loss
 
 KINDS = ("law", "shape", "late_rise", "data_shift")
@@ -60,6 +65,8 @@ class World:
 
     def accuracy(self, loss) -> np.ndarray:
         loss = np.atleast_1d(np.asarray(loss, float))
+        if self.kind in ("chance", "flat"):
+            return np.full(loss.shape, self.extra["level"])
         a, l0, k, b = TRUE_LAWS[self.task][1]
         if self.kind == "shape":
             return a * expit(k * (loss - l0)) ** self.extra["skew"] + b
@@ -73,7 +80,8 @@ class World:
 
 
 def world(task: str, kind: str, rng: np.random.Generator) -> World:
-    """A random world of `kind` for `task` (its departure from the laws drawn at random, realistic in size)."""
+    """A random world of `kind` for `task` (its departure from the laws drawn at random, realistic in size; KINDS,
+    or chance and flat)."""
     if kind == "shape":
         return World(task, kind, {"skew": float(rng.choice([0.6, 0.8, 1.3, 1.6]))})
     if kind == "late_rise":  # the rise starts at the losses of the ladder's largest runs
@@ -82,6 +90,10 @@ def world(task: str, kind: str, rng: np.random.Generator) -> World:
                                   "gain": float(rng.uniform(0.1, 0.3))})
     if kind == "data_shift":
         return World(task, kind, {"pivot": float(SIZES["370M"]), "shrink": float(rng.uniform(0.05, 0.15))})
+    if kind == "chance":
+        return World(task, kind, {"level": chance(task)})
+    if kind == "flat":
+        return World(task, kind, {"level": chance(task) + float(rng.uniform(0.05, 0.2))})
     return World(task)
 
 
