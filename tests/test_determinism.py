@@ -1,5 +1,5 @@
-"""The same inputs give the same predictions, intervals and backtests whatever the BLAS kernel, the thread
-count or the order of the runs and rows (to 1e-6; in fact to the bit)."""
+"""The same inputs give the same predictions, intervals, backtests and ensemble weights whatever the BLAS kernel,
+the thread count or the order of the runs and rows (to 1e-6; in fact to the bit)."""
 import io
 import os
 import subprocess
@@ -27,11 +27,17 @@ if shuffle:
     frames = [frames[i].sample(frac=1, random_state=int(i)) for i in order]
 ladder = pd.concat(frames, ignore_index=True)
 target = {"n": 6887575552, "d": 3945065873408}
-out = []
+out, results = [], {}
+intervals = {**config["intervals"], "draws": 4}
 for method in ("taskce", "single_step"):
-    r = run_method(method, config["methods"][method], ladder, {"7B-4T": target}, tasks, fit_options(config),
-                   {**config["intervals"], "draws": 4}, {"min_snr": 5.0, "min_monotone": 0.8})
-    out += [r.predictions, r.backtest.drop(columns=["covered"])]
+    r = results[method] = run_method(method, config["methods"][method], ladder, {"7B-4T": target}, tasks,
+                                     fit_options(config), intervals, {"min_snr": 5.0, "min_monotone": 0.8})
+    out += [r.predictions, r.backtest.drop(columns=["covered"]), r.calibration]
+from taskladder.fit.ensemble import combine, scales
+cat = lambda t: pd.concat([getattr(r, t) for r in results.values()], ignore_index=True)
+ens, weights = combine(cat("predictions"), cat("backtest"), cat("draws"), scales(cat("calibration")), list(results),
+                       "ensemble", {"weighting": "stacking", "shrink": 4}, intervals, [])
+out += [ens.predictions, ens.backtest.drop(columns=["covered"]), weights]
 pd.concat(out).to_csv(sys.stdout, index=False, float_format="%.17g")
 """
 

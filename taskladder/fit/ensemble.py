@@ -187,6 +187,26 @@ def _weighted(frame: pd.DataFrame, keys: list[str], value: str, w: pd.Series) ->
     return num / weight.groupby([frame[k] for k in keys]).sum()
 
 
+def cross_fitted(backtest: pd.DataFrame, order: list[str], rows: pd.DataFrame, preds: np.ndarray,
+                 dens: np.ndarray, spec: dict, name: str) -> list[dict]:
+    """The ensemble's backtests: at each origin, the members' predictions weighted as fitted without that origin
+    (weights chosen on the rows they are judged on would make the ensemble look better than it is)."""
+    keys = ("task", "origin", "kind", "run", "n", "d", "fitted_sizes", "fitted_max_n", "fitted_span", "ladder_span",
+            "distance", "actual", "actual_se")
+    first = backtest[backtest["method"].isin(order)].drop_duplicates(KEYS).set_index(KEYS)
+    out = []
+    for origin in rows["origin"].unique():
+        mine = (rows["origin"] == origin).to_numpy()
+        weights = fit_weights(dens[~mine], preds[~mine], rows[~mine], spec["weighting"], spec["shrink"])
+        for i in np.flatnonzero(mine):
+            task, run = rows.at[i, "task"], rows.at[i, "run"]
+            w = weights.get(task, np.full(len(order), 1.0 / len(order)))
+            source = first.loc[(task, origin, run)]
+            out.append({**{k: source[k] for k in keys if k not in KEYS}, "task": task, "origin": origin, "run": run,
+                        "method": name, "pred": float(np.sum(preds[i] * w))})
+    return out
+
+
 def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFrame, models: dict,
             members: list[str], name: str, spec: dict, intervals: dict, skip_tasks) -> tuple[MethodResult,
                                                                                              pd.DataFrame]:
@@ -201,16 +221,10 @@ def combine(predictions: pd.DataFrame, backtest: pd.DataFrame, draws: pd.DataFra
                           for t, w in weights.items() for j, m in enumerate(order)],
                          columns=["task", "method", "weight", "weighting"])
     proof = evidence(dens, preds, rows, spec["shrink"]) if len(rows) else pd.DataFrame(columns=["task", "weighting"])
-    bt_rows, pred_rows, draw_frames = [], [], []
+    bt_rows = cross_fitted(backtest, order, rows, preds, dens, spec, name)
+    pred_rows, draw_frames = [], []
     for task, w in table.groupby("task", sort=False):
         w = w.set_index("method")["weight"]
-        b = backtest[(backtest["task"] == task)]
-        for (origin, run), frame in b[b["method"].isin(w.index)].groupby(["origin", "run"], sort=False):
-            first = frame.iloc[0]
-            bt_rows.append({**{k: first[k] for k in ("task", "origin", "kind", "run", "n", "d", "fitted_sizes",
-                                                      "fitted_max_n", "fitted_span", "ladder_span", "distance",
-                                                      "actual", "actual_se")},
-                            "method": name, "pred": float(_weighted(frame, ["run"], "pred", w).iloc[0])})
         p = predictions[(predictions["task"] == task) & predictions["method"].isin(w.index)]
         d = draws[(draws["task"] == task) & draws["method"].isin(w.index)]
         for target, frame in p.groupby("target", sort=False):
@@ -275,6 +289,9 @@ def run_ensemble_job(job: EnsembleJob, predictions, backtest, draws, calibration
     skip = list(notes[notes].index)  # at chance is the ladder's, the same for every member that was fitted
     result, weights = combine(member_predictions, read(backtest), read(draws), scales(read(calibrations)), present,
                               job.method, job.spec, job.intervals, skip)
+    for row in result.predictions.itertuples():  # a line per task and target in the job's log
+        log.info("%s %s %s: %s", job.method, row.task, row.target, row.note or
+                 f"{100 * row.pred_acc:.1f}% [{100 * row.pred_lo:.1f}, {100 * row.pred_hi:.1f}]")
     tables = {"predictions": result.predictions, "backtest": result.backtest, "draws": result.draws,
               "calibration": result.calibration, "weights": weights}
     for table, frame in tables.items():

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from taskladder.base.config import schema
 from taskladder.base.metrics_table import run_flops
@@ -174,13 +175,13 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
                interval: dict, evidence: dict, others: pd.DataFrame | None = None, progress=None) -> MethodResult:
     """Fit `method` for every task and predict every target, with intervals and backtests unless
     interval["draws"] is 0. `targets`: name -> {"n", "d", optional "flops", "metrics": DataFrame or None}.
-    `progress(stage, done, total)` is called as the stages (fits, draws, backtests) finish."""
+    `progress(stage, tasks)` is called as each stage (fits, draws, backtests) is done for every task."""
     options = method_options(method, options)
     inter, acc, _ = columns(method)
     say = progress or (lambda *a: None)
     found = fit_tasks_of(name, method, metrics, tasks, options, evidence, others)
     fitted = {t: f for t, f in found.items() if isinstance(f, TaskFit)}
-    say("fits", len(fitted), len(tasks))
+    say("fits", len(tasks))
     for task, e in found.items():
         if isinstance(e, FitError):
             log.warning("%s %s: not fitted: %s", name, task, e)
@@ -189,7 +190,7 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
                                    interval["draws"], interval["block"])
         for task, fit in fitted.items():
             fit.drawn = drawn[task]
-        say("draws", len(fitted), len(tasks))
+        say("draws", len(tasks))
     ladder_flops = _largest_flops(metrics)
     fit_rows, pred_rows, point_frames = [], [], []
     for task in tasks:
@@ -212,7 +213,7 @@ def run_method(name: str, method: dict, metrics: pd.DataFrame, targets: dict, ta
 
         bt_rows = backtest_tasks(name, method, {t: (f.data, f.fits) for t, f in fitted.items()}, options, interval,
                                  se_of)
-        say("backtests", len(fitted), len(tasks))
+        say("backtests", len(tasks))
     skip = [t for t, f in fitted.items() if f.at_chance]
     if skip:
         log.info("%s: at chance on the ladder (not predictable at this scale, left out of calibration): %s", name,
@@ -296,9 +297,19 @@ def run_fit_job(job: FitJob, ladder_files, target_files, other_files, out: dict)
     targets = {name: {k: v for k, v in spec.items() if k != "run"}
                | {"metrics": _rows_of(measured, spec.get("run", name))} for name, spec in job.targets.items()}
     others = read_metrics(other_files) if other_files else None
-    result = run_method(job.method, job.spec, ladder, targets, job.tasks, job.options, job.intervals, job.evidence,
-                        others, progress=lambda stage, done, total: log.info("%s: %s of %d of %d tasks done",
-                                                                             job.method, stage, done, total))
+    stages = 3 if job.intervals["draws"] else 1
+    with tqdm(total=stages * len(job.tasks), desc=job.method + (f" ({job.group})" if job.group else ""),
+              unit="task-stage", disable=None) as bar:
+        def progress(stage: str, tasks: int) -> None:
+            bar.update(tasks)
+            log.info("%s: %s of %d task(s) done (%.1f s)", job.method, stage, tasks, bar.format_dict["elapsed"])
+
+        result = run_method(job.method, job.spec, ladder, targets, job.tasks, job.options, job.intervals,
+                            job.evidence, others, progress)
+    for row in result.predictions.itertuples():  # a line per task and target in the job's log
+        log.info("%s %s %s: %s", job.method, row.task, row.target, row.note or
+                 f"{100 * row.pred_acc:.1f}% [{100 * row.pred_lo:.1f}, {100 * row.pred_hi:.1f}] at "
+                 f"{row.distance:.2f} decades")
     for fit in result.fits.itertuples():
         if not fit.converged or not fit.starts_agree:
             log.warning("%s %s %s: converged=%s, starts agree=%s (the method's start ended at objective %.6g, "

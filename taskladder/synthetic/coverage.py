@@ -2,7 +2,10 @@
 (`taskladder.synthetic.worlds`) with the methods and their ensemble, predict targets 3x to 100x beyond them, and
 compare each interval with the true accuracy there. The README's coverage table and its test come from here.
 
-    python -m taskladder.synthetic.coverage --seeds 8 -o coverage.csv
+    python -m taskladder.synthetic.coverage --seeds 3 -o results/coverage
+
+writes coverage.csv (every case) and ensemble_evidence.csv (the ensemble's weightings scored on each ladder's
+longest-distance backtests) into the folder.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ def config(methods=METHODS) -> dict:
     return validate({"experiment": "coverage", "methods": {m: {} for m in methods}})
 
 
-def one_ladder(kind: str, seed: int, methods=METHODS, tasks=TASKS, draws: int | None = None) -> pd.DataFrame:
-    """One ladder of `kind` (seed `seed`): per method, task and target its prediction, interval and the truth."""
+def one_ladder(kind: str, seed: int, methods=METHODS, tasks=TASKS, draws: int | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One ladder of `kind` (seed `seed`): per method, task and target its prediction, interval and the truth; and
+    the ensemble's evidence (its weightings scored on the ladder's longest-distance backtests)."""
     from taskladder.fit.methods import fit_options
 
     rng = np.random.default_rng([seed, KINDS.index(kind)])
@@ -48,14 +53,16 @@ def one_ladder(kind: str, seed: int, methods=METHODS, tasks=TASKS, draws: int | 
     fitted = [m for m in methods if "ensemble" not in cfg["methods"][m]]
     results = {m: run_method(m, cfg["methods"][m], metrics, {k: dict(v, metrics=None) for k, v in spots.items()},
                              list(tasks), fit_options(cfg), interval, evidence) for m in fitted}
-    frames = [r.predictions for r in results.values()]
+    frames, evidence = [r.predictions for r in results.values()], []
     for name in [m for m in methods if m not in fitted]:
         job = EnsembleJob(name, cfg["methods"][name]["ensemble"], list(tasks), fit_options(cfg), interval)
         cat = lambda t: pd.concat([getattr(results[m], t) for m in members(cfg["methods"], name)  # noqa: E731
                                    if m in results], ignore_index=True)
-        result, _ = combine(cat("predictions"), cat("backtest"), cat("draws"), scales(cat("calibration")),
-                            [m for m in members(cfg["methods"], name) if m in results], name, job.spec, interval, [])
+        result, weights = combine(cat("predictions"), cat("backtest"), cat("draws"), scales(cat("calibration")),
+                                  [m for m in members(cfg["methods"], name) if m in results], name, job.spec,
+                                  interval, [])
         frames.append(result.predictions)
+        evidence.append(weights[weights["kind"] == "evidence"].assign(kind_of_world=kind, seed=seed))
     p = pd.concat(frames, ignore_index=True)
     p["truth"] = [worlds[r.task].truth(r.n, r.d) for r in p.itertuples()]
     p["factor"] = p["target"].map({k: v["factor"] for k, v in spots.items()})
@@ -63,9 +70,10 @@ def one_ladder(kind: str, seed: int, methods=METHODS, tasks=TASKS, draws: int | 
     p["covered"] = (p["truth"] >= p["pred_lo"]) & (p["truth"] <= p["pred_hi"])
     p["width"] = p["pred_hi"] - p["pred_lo"]
     p["error"] = p["pred_acc"] - p["truth"]
-    return p.assign(kind=kind, seed=seed)[["kind", "seed", "method", "task", "target", "factor", "bucket",
-                                            "distance", "pred_acc", "pred_lo", "pred_hi", "truth", "error", "width",
-                                            "covered", "note"]]
+    table = p.assign(kind=kind, seed=seed)[["kind", "seed", "method", "task", "target", "factor", "bucket",
+                                             "distance", "pred_acc", "pred_lo", "pred_hi", "truth", "error", "width",
+                                             "covered", "note"]]
+    return table, pd.concat(evidence, ignore_index=True) if evidence else pd.DataFrame()
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -82,13 +90,18 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=4, help="ladders per kind of world")
     p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     p.add_argument("--methods", nargs="+", default=list(METHODS))
-    p.add_argument("-o", "--out", help="write every case to this CSV")
+    p.add_argument("-o", "--out", help="a folder to write coverage.csv and ensemble_evidence.csv into")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    table = pd.concat([one_ladder(k, s, args.methods) for k in args.kinds for s in range(args.seeds)],
-                      ignore_index=True)
+    parts = [one_ladder(k, s, args.methods) for k in args.kinds for s in range(args.seeds)]
+    table = pd.concat([t for t, _ in parts], ignore_index=True)
     if args.out:
-        table.to_csv(args.out, index=False)
+        from pathlib import Path
+
+        from taskladder.base.files import write_csv
+
+        write_csv(table, Path(args.out) / "coverage.csv")
+        write_csv(pd.concat([e for _, e in parts], ignore_index=True), Path(args.out) / "ensemble_evidence.csv")
     print(summary(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 

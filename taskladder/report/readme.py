@@ -1,0 +1,196 @@
+"""The README's numbers, from runs: each block between `<!-- readme:NAME -->` and `<!-- /readme:NAME -->` is rendered
+from a run's outputs by a function here, so no number in it is typed by hand.
+
+    python -m taskladder.report.readme --check            # exit 1 and show what differs
+    python -m taskladder.report.readme --write            # rewrite the blocks whose sources exist
+
+Blocks and what they read (paths relative to the working folder; a block whose source is absent is skipped):
+
+    paper          results/olmo-paper/predictions.csv (the paper import): 7B-4T, two_step and the ensemble
+    paper-methods  the same: every method's error, coverage and interval width at 7B-4T
+    weightings     results/olmo-paper/analyses/ensemble_weights.csv and coverage.csv's evidence: the ensemble's
+                   weightings compared on the longest-distance backtests
+    coverage       results/coverage/coverage.csv (python -m taskladder.synthetic.coverage -o ...): how often the
+                   90% intervals hold the truth of synthetic ladders, by distance
+    tiny           results/tiny/predictions.csv (the embedded default): its ensemble's predictions
+    planner        results/planner/validation.csv (python -m taskladder.planner.validate): the planner checked
+                   on sub-ladders of the released logs
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+PAPER_FIG2 = {"mmlu": 48.4, "hellaswag": 82.5, "arc_challenge": 51.5, "arc_easy": 76.6, "piqa": 81.2, "csqa": 75.7,
+              "socialiqa": 58.7, "openbookqa": 44.2}  # the paper's Figure 2 (PAPER_METHOD.md)
+NAMES = {"mmlu": "MMLU", "hellaswag": "HellaSwag", "arc_challenge": "ARC-Challenge", "arc_easy": "ARC-Easy",
+         "piqa": "PIQA", "csqa": "CSQA", "socialiqa": "Social IQa", "openbookqa": "OpenBookQA"}
+
+
+def _pts(x: float) -> str:
+    return "" if not np.isfinite(x) else f"{100 * x:.1f}"
+
+
+def _interval(row) -> str:
+    if not np.isfinite(row.pred_acc):
+        return "—"
+    if not np.isfinite(row.pred_lo):
+        return _pts(row.pred_acc)
+    return f"{_pts(row.pred_acc)} [{_pts(row.pred_lo)}, {_pts(row.pred_hi)}]"
+
+
+def _at(predictions: pd.DataFrame, target: str) -> pd.DataFrame:
+    p = predictions[predictions["target"] == target].copy()
+    p["error"] = 100 * (p["pred_acc"] - p["actual_acc"])
+    p["covered"] = (p["actual_acc"] >= p["pred_lo"]) & (p["actual_acc"] <= p["pred_hi"])
+    p["width"] = 100 * (p["pred_hi"] - p["pred_lo"])
+    return p
+
+
+def paper(results: Path) -> str:
+    p = _at(pd.read_csv(results / "olmo-paper" / "predictions.csv"), "7B-4T").set_index(["method", "task"])
+    lines = ["| task | `two_step` | paper Fig. 2 | `ensemble` | actual | `ensemble` flags |", "|---|---|---|---|---|---|"]
+    for task, name in NAMES.items():
+        two, ens = p.loc[("two_step", task)], p.loc[("ensemble", task)]
+        flags = ", ".join(str(ens.flags).split(";")) if isinstance(ens.flags, str) else ""
+        lines.append(f"| {name} | {_interval(two)} | {PAPER_FIG2[task]} | {_interval(ens)} | {_pts(ens.actual_acc)} | "
+                     f"{flags} |")
+    two, ens = p.loc["two_step"], p.loc["ensemble"]
+    lines += ["", f"Mean absolute error: `two_step` {two['error'].abs().mean():.2f} points, `ensemble` "
+                  f"{ens['error'].abs().mean():.2f}; the ensemble's 90% intervals hold the actual on "
+                  f"{int(ens['covered'].sum())} of {len(ens)} tasks, median width {ens['width'].median():.1f} "
+                  f"points; the target lies {ens['distance'].iloc[0]:.2f} decades of compute beyond the ladder's "
+                  "largest run."]
+    return "\n".join(lines)
+
+
+def paper_methods(results: Path) -> str:
+    p = _at(pd.read_csv(results / "olmo-paper" / "predictions.csv"), "7B-4T")
+    p = p[p["actual_acc"].notna() & p["pred_acc"].notna()]
+    lines = ["| method | mean abs. error | mean signed error | intervals holding the actual | median width |",
+             "|---|---|---|---|---|"]
+    for method, rows in p.groupby("method", sort=False):
+        lines.append(f"| `{method}` | {rows['error'].abs().mean():.2f} | {rows['error'].mean():+.2f} | "
+                     f"{int(rows['covered'].sum())} of {len(rows)} | {rows['width'].median():.1f} |")
+    return "\n".join(lines)
+
+
+def weightings(results: Path) -> str:
+    """Per weighting: on the longest-distance backtests (fitted without them), the mixture's mean log score and the
+    weighted prediction's mean absolute error, on the released logs and on the synthetic ladders."""
+    sources = {"released logs (8 tasks)": results / "olmo-paper" / "analyses" / "ensemble_weights.csv",
+               "synthetic ladders": results / "coverage" / "ensemble_evidence.csv"}
+    found = {k: pd.read_csv(v) for k, v in sources.items() if v.exists()}
+    if not found:
+        raise FileNotFoundError(", ".join(map(str, sources.values())))
+    lines = ["| weighting | " + " | ".join(f"{k}: log score, abs. error (points)" for k in found) + " |",
+             "|---|" + "---|" * len(found)]
+    evidence = {k: f[f["kind"] == "evidence"].groupby("weighting")[["log_score", "abs_error"]].mean()
+                for k, f in found.items()}
+    for scheme in next(iter(evidence.values())).index:
+        cells = [f"{e.loc[scheme, 'log_score']:.2f}, {100 * e.loc[scheme, 'abs_error']:.2f}" if scheme in e.index
+                 else "" for e in evidence.values()]
+        lines.append(f"| `{scheme}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def coverage(results: Path) -> str:
+    from taskladder.synthetic.coverage import summary
+
+    table = summary(pd.read_csv(results / "coverage" / "coverage.csv"))
+    buckets = list(dict.fromkeys(sorted(table["bucket"], key=lambda b: float(b.split("-")[0]))))
+    lines = ["| method | " + " | ".join(f"{b}: coverage, width" for b in buckets) + " |",
+             "|---|" + "---|" * len(buckets)]
+    for method, rows in table.groupby("method", sort=False):
+        rows = rows.set_index("bucket")
+        lines.append(f"| `{method}` | " + " | ".join(
+            f"{100 * rows.loc[b, 'coverage']:.0f}%, {100 * rows.loc[b, 'width']:.1f}" for b in buckets) + " |")
+    cases = int(table["cases"].sum() / table["method"].nunique())
+    return "\n".join(lines + ["", f"({cases} cases per method: ladders x tasks x targets.)"])
+
+
+def tiny(results: Path) -> str:
+    p = pd.read_csv(results / "tiny" / "predictions.csv")
+    p = p[p["method"] == "ensemble"]
+    lines = ["| task | predicted | 90% interval | actual | error | predictable |", "|---|---|---|---|---|---|"]
+    for row in p.itertuples():
+        flags = row.flags if isinstance(row.flags, str) else ""
+        lines.append(f"| {row.task} | {_pts(row.pred_acc) or '—'} | "
+                     f"{_pts(row.pred_lo)}–{_pts(row.pred_hi) if np.isfinite(row.pred_hi) else ''} | "
+                     f"{_pts(row.actual_acc)} | {100 * (row.pred_acc - row.actual_acc):+.1f} | "
+                     f"{'no: at chance' if 'at_chance' in flags else 'yes'} |")
+    return "\n".join(lines)
+
+
+def planner(results: Path) -> str:
+    table = pd.read_csv(results / "planner" / "validation.csv")
+    return table.to_markdown(index=False, floatfmt=".2f") if hasattr(table, "to_markdown") else table.to_string()
+
+
+BLOCKS = {"paper": paper, "paper-methods": paper_methods, "weightings": weightings, "coverage": coverage,
+          "tiny": tiny, "planner": planner}
+MARK = re.compile(r"(<!-- readme:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /readme:(?P=name) -->)", re.S)
+
+
+def render(results: Path, names=None) -> dict[str, str]:
+    """Each block whose source exists, rendered."""
+    out = {}
+    for name in names or BLOCKS:
+        try:
+            out[name] = BLOCKS[name](Path(results))
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def differences(text: str, rendered: dict[str, str]) -> dict[str, str]:
+    """block -> a diff of the README's block against its rendering (only where they differ)."""
+    found = {m["name"]: m["body"] for m in MARK.finditer(text)}
+    out = {}
+    for name, body in rendered.items():
+        if name not in found:
+            out[name] = f"no block <!-- readme:{name} --> in the README"
+        elif found[name].strip() != body.strip():
+            out[name] = "\n".join(difflib.unified_diff(found[name].splitlines(), body.splitlines(), "README",
+                                                       "rendered", lineterm=""))
+    return out
+
+
+def write(text: str, rendered: dict[str, str]) -> str:
+    return MARK.sub(lambda m: m.group(1) + rendered.get(m["name"], m["body"]) + m.group(4), text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m taskladder.report.readme", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results", help="the folder of the runs (default: %(default)s)")
+    p.add_argument("--readme", default=str(README))
+    p.add_argument("--write", action="store_true", help="rewrite the blocks (default: check them)")
+    p.add_argument("blocks", nargs="*", choices=[[], *BLOCKS], help="only these blocks")
+    args = p.parse_args(argv)
+    readme = Path(args.readme)
+    rendered = render(Path(args.results), args.blocks or None)
+    if not rendered:
+        print(f"no block's source found under {args.results}", file=sys.stderr)
+        return 1
+    if args.write:
+        readme.write_text(write(readme.read_text(), rendered))
+        print(f"rewrote {', '.join(rendered)} in {readme}")
+        return 0
+    diffs = differences(readme.read_text(), rendered)
+    for name, diff in diffs.items():
+        print(f"== {name}\n{diff}")
+    print(f"checked {', '.join(rendered)}: {'differs' if diffs else 'as rendered'}")
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
