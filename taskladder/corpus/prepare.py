@@ -59,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskladder.base.files import atomic_path
+from taskladder.base.files import atomic_dir, atomic_path
 from taskladder.corpus.decontaminate import (
     Decontaminator,
     _mix64,
@@ -76,7 +76,6 @@ from taskladder.corpus.inputs import (
     input_documents,
 )
 from taskladder.corpus.tokenizer import (
-    _save_dir,
     encode,
     prepare_tokenizer,
     token_dtype,
@@ -214,7 +213,7 @@ def prepare_part(config: dict, index: int, out: str | Path, tokenizer: str | Pat
                        corpus["heldout_tokens"])
     info = {"input": inp, "vocab_size": len(tok), "eos_id": int(eos_id), "dtype": dtype.name}
 
-    def write(folder: Path) -> None:
+    with atomic_dir(out) as folder:
         shards = _ShardWriter(folder, dtype, corpus["shard_tokens"])
         if inp["kind"] == "npy":
             train, keys = _npy_part(inp["path"], folder, dtype, eos_id, holdout, shards), []
@@ -232,8 +231,6 @@ def prepare_part(config: dict, index: int, out: str | Path, tokenizer: str | Pat
             np.concatenate(tokens or [np.zeros(0, dtype)]).astype(dtype).tofile(folder / f"{name}.bin")
             info[name] = [{"key": d[1], "source": d[2], "tokens": len(t)} for d, t in zip(docs, tokens)]
         (folder / "part.json").write_text(json.dumps(info, indent=1))
-
-    _save_dir(write, Path(out))
     log.info("input %d (%s): %d training tokens, %d val tokens, %d held-out documents", index,
              inp["path"] or inp["kind"], sum(s["end"] - s["start"] for s in info["train"]),
              sum(d["tokens"] for d in info["val"]), len(info["heldout"]))
