@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on localhost, for tests/test_slurm.py and for trying profiles/slurm by hand:
-#   tests/slurm/cluster.sh start DIR     # then sbatch, sacct, snakemake --profile profiles/slurm ... use it
-#   tests/slurm/cluster.sh stop DIR
+#   tests/end_to_end/slurm/cluster.sh start DIR     # then sbatch, sacct, snakemake --profile profiles/slurm ... use it
+#   tests/end_to_end/slurm/cluster.sh stop DIR
 # Debian's slurm-wlm 22.05 (installed with apt-get when missing) with munge, and job accounting in
 # slurmdbd backed by a private MariaDB (22.05 has no database-free accounting plugin that sacct reads).
 # Every file (keys, state, database, logs) lives in DIR and every daemon runs as root on free ports,

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import ROOT
 
 from taskladder.base import files
 from taskladder.base.config import validate
 from taskladder.corpus import prepare
 from taskladder.train import checkpoints, ladder, launch, loop
 
-ROOT = Path(__file__).resolve().parent.parent
 WORDS = "the a model ladder rung token train loss step scale law data small large predict task of to in and".split()
 
 

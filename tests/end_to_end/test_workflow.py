@@ -229,7 +229,6 @@ def test_paper_import_workflow(tmp_path, paper_logs):
     # paper Table 6 (chained relative errors, 7B-4T) and Table 5 (step-1 errors of the FLOPs input)
     rel = predictions[predictions.target == "7B-4T"].assign(rel=lambda f: 100 * f.rel_error)
     table = rel.pivot(index="method", columns="task", values="rel")
-    fits = pd.read_csv(results / "fits.csv").set_index(["method", "task", "step"])
     for method, cells in TABLE6.items():
         for task, published in zip(TASKS, cells):
             if (method, task) in TABLE6_OTHER_MINIMUM:

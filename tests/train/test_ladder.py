@@ -1,13 +1,12 @@
 """Rung specs: the paper's N counting rule, Table 1 hyper-parameters, checkpoint schedules."""
 
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from taskladder.base.config import ConfigError, load_config
 from taskladder.train import ladder
 
-ROOT = Path(__file__).resolve().parent.parent
 PAPER = ROOT / "configs" / "olmo-paper.yaml"
 
 TABLE1 = {  # size: (N, batch seqs of 4096, peak LR, warmup)

@@ -1,4 +1,4 @@
-"""The workflow on a real SLURM cluster: one node on localhost (tests/slurm/cluster.sh), driven by
+"""The workflow on a real SLURM cluster: one node on localhost (tests/end_to_end/slurm/cluster.sh), driven by
 profiles/slurm. Every job goes through sbatch, sacct records it, a pre-empted and a crashed training job
 resume from their checkpoints, and the results equal a local run's.
 Run with `pytest -m slurm` (needs root; installs Debian's slurm-wlm, munge and mariadb when missing)."""
@@ -17,7 +17,7 @@ from test_workflow import SNAKEMAKE
 
 pytestmark = pytest.mark.slurm
 
-CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
+CLUSTER = ROOT / "tests" / "end_to_end" / "slurm" / "cluster.sh"
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 SMOKE = ROOT / "configs" / "smoke.yaml"
 RESULTS = Path("results") / "smoke"
@@ -38,7 +38,7 @@ def slurm_env(tmp_path_factory):
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         pytest.skip("the package snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
     if os.geteuid() != 0:
-        pytest.skip("starting munged, slurmdbd, slurmctld and slurmd (tests/slurm/cluster.sh) needs root")
+        pytest.skip("starting munged, slurmdbd, slurmctld and slurmd (tests/end_to_end/slurm/cluster.sh) needs root")
     if not (shutil.which("sbatch") or shutil.which("apt-get")):
         pytest.skip("SLURM is not installed and there is no apt-get to install Debian's slurm-wlm")
     if SYSTEM_CONF.exists() and not SYSTEM_CONF.is_symlink():

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from taskladder.base.config import validate
 from taskladder.corpus import inputs, instances
 
-ROOT = Path(__file__).resolve().parent.parent
 MAX_RSS_MB = 1500
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from taskladder.base.metrics_table import METRIC_COLUMNS, collect_metrics, read_metrics
 from taskladder.evaluate.checkpoint import (
@@ -23,8 +24,6 @@ from taskladder.evaluate.checkpoint import (
 from taskladder.evaluate.scoring import ScoringError
 from taskladder.tasks.documents import Doc, Task, save_task
 from taskladder.tasks.olmes import MMLU_GROUPS
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def fake_task(name, n=4, shots="Question: two plus two?\nAnswer: four\n\n", metric="len_norm"):
