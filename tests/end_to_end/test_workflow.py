@@ -317,7 +317,7 @@ def test_smoke_workflow_trains_evaluates_and_fits(tmp_path):
     assert set(predictions.target) == {t.name for t in ladder.targets}
     assert predictions["actual_acc"].notna().all() and predictions["pred_acc"].between(0, 1).all()
     # the engine's numbers on a trained checkpoint equal olmo_eval's ICLMetric (issue: parity on trained weights)
-    from test_metrics import check_parity
+    from conftest import check_parity
 
     from taskladder.evaluate.checkpoint import load_checkpoint
 

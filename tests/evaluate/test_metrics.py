@@ -5,17 +5,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import check_parity
 
 from taskladder.evaluate import metrics
 from taskladder.evaluate.checkpoint import (
-    evaluate_task,
     lm_loss,
     load_checkpoint,
     write_random_checkpoint,
 )
-from taskladder.evaluate.scoring import Scorer
 from taskladder.tasks.documents import Doc
-from taskladder.tasks.olmes import OLMES, build_olmes
 
 
 def test_doc_metrics_by_hand():
@@ -54,37 +52,6 @@ def test_task_metrics_and_weighted_mean():
 def checkpoint(tmp_path_factory):
     path = write_random_checkpoint(tmp_path_factory.mktemp("ckpt") / "step0000000", seq_len=256)
     return load_checkpoint(path, "cpu") + (path,)
-
-
-def reference(name, task, model, tokenizer, path, ctx_len):
-    """olmo_eval's own pipeline: build_task with the checkpoint's tokenizer, collate, forward, ICLMetric."""
-    from olmo_eval import HFTokenizer, ICLMetric, build_task
-
-    otok = HFTokenizer(str(path / "tokenizer.json"), pad_token_id=tokenizer.pad_token_id,
-                       eos_token_id=tokenizer.eos_token_id)
-    otask = build_task(OLMES[name], otok, model_ctx_len=ctx_len)
-    keep = {d.doc_id for d in task.docs}
-    samples = [s for s in otask.samples if s["doc_id"] in keep]
-    metric = ICLMetric(otask.metric_type)
-    with torch.inference_mode():
-        for i in range(0, len(samples), 4):
-            batch = otask.collate_fn(samples[i:i + 4])
-            metric.update(batch, model(input_ids=batch["input_ids"]).logits)
-    out = metric.compute()
-    return otask.metric_type, float(out["bpb_v2"]), float(out[f"{otask.metric_type}_v2"]), -float(out["soft_log_v2"])
-
-
-def check_parity(name, checkpoint, limit, ctx_len=256):
-    model, tokenizer, _, path = checkpoint
-    task = build_olmes(name, limit=limit, seed=1)
-    scorer = Scorer(model, max_length=ctx_len)
-    ours = evaluate_task(scorer, task, tokenizer, overflow="truncate")
-    metric, bpb, acc, task_ce = reference(name, task, model, tokenizer, path, ctx_len)
-    assert task.metric == metric
-    assert ours["task_loss"] == pytest.approx(bpb, abs=1e-4)
-    assert ours["acc"] == pytest.approx(acc, abs=1e-6)  # exact: same argmax on every document
-    assert ours["task_ce"] == pytest.approx(task_ce, abs=1e-4)
-    return ours
 
 
 def test_parity_with_icl_metric_winogrande(checkpoint):

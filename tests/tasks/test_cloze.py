@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from taskladder.base.config import validate
-from taskladder.corpus import inputs, instances, prepare
+from taskladder.corpus import instances, prepare
 from taskladder.tasks import cloze, registry
 from taskladder.tasks.documents import TaskError
 
@@ -112,16 +112,3 @@ def test_corpus_cloze_scores_like_naive(corpus, tmp_path):
     assert scorer.last_stats.tokens < scorer.last_stats.naive_tokens  # each context computed once
     row = evaluate_task(scorer, task, tokenizer)
     assert 0 <= row["acc"] <= 1 and row["task_loss"] > 0 and row["task_ce"] > 0 and row["docs"] == 30
-
-
-def test_corpus_settings_checked_before_any_job(tmp_path):
-    (tmp_path / "a.jsonl").write_text(json.dumps({"text": "one document"}))
-    corpus = {"sources": [{"kind": "jsonl", "path": str(tmp_path / "a.jsonl")}]}
-    evaluation = {"tasks": ["corpus_cloze"], "corpus_cloze": {"context_tokens": 100, "continuation_tokens": 40}}
-    with pytest.raises(inputs.CorpusError, match=r"corpus.heldout_tokens: 128, fewer than .* = 140; set it to 140"):
-        inputs.check_sources(validate({"experiment": "t", "corpus": corpus, "evaluation": evaluation}))
-    with pytest.raises(inputs.CorpusError, match=r"corpus.heldout_docs: 0, but evaluation.tasks has corpus_cloze"):
-        inputs.check_sources(validate({"experiment": "t", "corpus": {**corpus, "heldout_docs": 0},
-                                     "evaluation": {"tasks": ["corpus_cloze"]}}))
-    inputs.check_sources(validate({"experiment": "t", "corpus": {**corpus, "heldout_tokens": 140},
-                                 "evaluation": evaluation}))
