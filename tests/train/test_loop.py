@@ -1,4 +1,5 @@
-"""Training: LR schedule, checkpoint layout, bitwise resume (also after SIGKILL), DDP = 1 process."""
+"""The training loop: LR schedule, checkpoints that load with transformers, bitwise resume (also after SIGKILL),
+the batch split over processes and micro-batches."""
 
 import json
 import os
@@ -11,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from conftest import ROOT
 
 from taskladder.base import files
@@ -38,16 +38,17 @@ def make_config(tmp_path, steps_xc=0.1, **train_opts):
     })
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+@pytest.fixture(scope="module", name="setup")
+def setup_fixture(tmp_path_factory):
+    """(config, prepared corpus, folder) of a one-rung ladder; other train tests import it (by this name)."""
     tmp = tmp_path_factory.mktemp("train")
     cfg = make_config(tmp)
     prepare.prepare_corpus(cfg, tmp / "corpus")
     return cfg, tmp / "corpus", tmp
 
 
-@pytest.fixture(scope="module")
-def full_run(setup):
+@pytest.fixture(scope="module", name="full_run")
+def full_run_fixture(setup):
     """An uninterrupted run of the config's one rung."""
     cfg, corpus, tmp = setup
     return launch.train_from_config(cfg, ladder.build(cfg).rungs[0].name, corpus=corpus, run_dir=tmp / "a",
@@ -136,103 +137,37 @@ def test_sigkill_mid_run_then_rerun_loses_nothing(setup):
     assert weights(files.checkpoint_dir(tmp / "killed", rung.steps)) == weights(full)
 
 
-def test_keep_checkpoints_weights_then_final(setup, full_run):
-    """`weights` keeps every checkpoint's weights but only the newest optimizer state, and trains the
-    same weights; `final` then deletes the intermediate checkpoints, idempotently."""
-    cfg, corpus, tmp = setup
-    rung = ladder.build(cfg).rungs[0]
-    run_dir = tmp / "kept"
-    launch.train_from_config(cfg, rung.name, until=rung.checkpoints[0], corpus=corpus, run_dir=run_dir,
-                            progress=False, keep_checkpoints="weights")
-    with pytest.raises(ValueError, match="the run is not finished"):
-        checkpoints.release_checkpoints(run_dir, "final")
-    final = launch.train_from_config(cfg, rung.name, corpus=corpus, run_dir=run_dir, progress=False,
-                                    keep_checkpoints="weights")
-    assert weights(final) == weights(full_run)
-    assert checkpoints.complete_checkpoints(run_dir) == list(rung.checkpoints)
-    assert checkpoints.complete_checkpoints(run_dir, resumable=True) == [rung.steps]
-    for step in rung.checkpoints:  # every checkpoint still loads
-        assert (files.checkpoint_dir(run_dir, step) / "model.safetensors").exists()
-    assert checkpoints.release_checkpoints(run_dir, "weights") == []
-    assert checkpoints.release_checkpoints(run_dir, "final") == list(rung.checkpoints[:-1])
-    assert checkpoints.complete_checkpoints(run_dir) == [rung.steps] and weights(final) == weights(full_run)
-    assert checkpoints.release_checkpoints(run_dir, "final") == []
-
-
 def test_rejects_a_step_that_is_not_a_checkpoint(setup):
     cfg, corpus, tmp = setup
     with pytest.raises(ValueError, match="not a checkpoint step"):
         launch.train_from_config(cfg, ladder.build(cfg).rungs[0].name, until=1, corpus=corpus, run_dir=tmp / "x")
 
 
-@pytest.mark.slow
-def test_two_process_ddp_matches_one_process(setup):
-    cfg, corpus, tmp = setup
-    rung = ladder.build(cfg).rungs[0]
-    os.environ["OMP_NUM_THREADS"] = "1"
-    for nproc, out in ((1, "one"), (2, "two")):  # the workflow's training job, torchrun for nproc 2
-        options = {**cfg["train"], "seed": cfg["seed"], "nproc": nproc, "progress": False}
-        launch.train_job(rung.spec(), options, corpus, rung.steps, files.checkpoint_dir(tmp / out, rung.steps))
-
-    def curve(out):
-        lines = (files.checkpoint_dir(tmp / out, rung.steps) / "log.csv").read_text().splitlines()[1:]
-        return np.array([float(x.split(",")[2]) for x in lines])
-
-    one, two = curve("one"), curve("two")
-    assert len(one) == len(two) == rung.steps
-    np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+def test_the_batch_splits_over_processes_and_micro_batches(tmp_path):
+    rung = ladder.build(make_config(tmp_path)).rungs[0]  # batch of 8 sequences
+    assert loop.split_batch(rung, 1, None) == (8, 8) and loop.split_batch(rung, 2, None) == (4, 4)
+    assert loop.split_batch(rung, 2, 2) == (4, 2) and loop.split_batch(rung, 1, 16) == (8, 8)
+    with pytest.raises(ValueError, match="batch of 8 sequences does not split over 3 processes"):
+        loop.split_batch(rung, 3, None)
+    with pytest.raises(ValueError, match="local batch 4 is not a multiple of train.micro_batch 3"):
+        loop.split_batch(rung, 2, 3)
 
 
-def _descendants(pid):
-    import psutil
+def test_micro_batches_make_the_same_step_as_one_batch(tmp_path):
+    from contextlib import nullcontext
 
-    return psutil.Process(pid).children(recursive=True)
+    from taskladder.train.model import build_model
+    from taskladder.train.options import TrainOptions
 
-
-def _is_training(process) -> bool:
-    try:
-        return any("train_rung" in part or "taskladder.train" in part for part in process.cmdline())
-    except Exception:  # exited meanwhile
-        return False
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("job", ["run", "checkpoint"])
-def test_snakemake_sigkill_then_rerun(tmp_path, job):
-    """SIGKILL the training job mid-run; rerunning snakemake keeps every finished checkpoint and
-    ends with the weights of an uninterrupted run."""
-    cfg = make_config(tmp_path, steps_xc=0.4, job=job)
-    cfg["ladder"]["checkpoints_per_run"] = 6
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    snake = [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--cores", "1",
-             "train_all", "--configfile", "config.yaml"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rung = ladder.build(cfg).rungs[0]
-    run_dir = tmp_path / "results" / "t" / "checkpoints" / rung.name
-    proc = subprocess.Popen(snake, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while len(checkpoints.complete_checkpoints(run_dir)) < 2 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    if job == "checkpoint":
-        # kill the job of checkpoint 3, not the one of checkpoint 2 while it exits: Snakemake deletes the
-        # output of a job killed after its checkpoint was renamed into place (a rerun retrains it identically)
-        written = os.path.getmtime(files.checkpoint_dir(run_dir, checkpoints.complete_checkpoints(run_dir)[1]))
-        while time.time() < deadline:
-            jobs = [c for c in _descendants(proc.pid) if _is_training(c)]
-            if jobs and all(c.create_time() > written for c in jobs):
-                break
-            time.sleep(0.05)
-    for child in _descendants(proc.pid):  # the training job, not snakemake itself
-        if _is_training(child):
-            child.kill()
-    proc.wait()
-    kept = checkpoints.complete_checkpoints(run_dir)
-    assert 2 <= len(kept) and kept[-1] < rung.steps, "the job was not killed mid-run"
-    before = {s: weights(files.checkpoint_dir(run_dir, s)) for s in kept}
-    subprocess.run(snake, cwd=tmp_path, env=env, check=True, capture_output=True)
-    assert checkpoints.complete_checkpoints(run_dir) == list(rung.checkpoints)
-    for s, w in before.items():
-        assert weights(files.checkpoint_dir(run_dir, s)) == w
-    corpus = tmp_path / "results" / "t" / "corpus"
-    full = launch.train_from_config(cfg, rung.name, corpus=corpus, run_dir=tmp_path / "uninterrupted", progress=False)
-    assert weights(files.checkpoint_dir(run_dir, rung.steps)) == weights(full)
+    rung = ladder.build(make_config(tmp_path)).rungs[0]
+    x = torch.randint(0, rung.vocab_size, (4, rung.seq_len), generator=torch.Generator().manual_seed(0))
+    steps = []
+    for batches in ([x], [x[:2], x[2:]], [x[:1], x[1:2], x[2:3], x[3:]]):
+        model = build_model(rung, seed=0)
+        optimizer = loop.make_optimizer(model, rung, TrainOptions())
+        loss, grad_norm = loop.train_step(model, optimizer, iter(batches), len(batches), 1.0, nullcontext())
+        steps.append((float(loss), grad_norm, torch.cat([p.detach().flatten() for p in model.parameters()])))
+    for loss, grad_norm, params in steps[1:]:
+        assert loss == pytest.approx(steps[0][0], rel=1e-6) and grad_norm == pytest.approx(steps[0][1], rel=1e-5)
+        torch.testing.assert_close(params, steps[0][2], rtol=0, atol=1e-6)
+    assert not torch.equal(steps[0][2], torch.cat([p.flatten() for p in build_model(rung, seed=0).parameters()]))
