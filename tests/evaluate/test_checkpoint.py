@@ -1,4 +1,4 @@
-"""Evaluating checkpoints: tables, aggregates, errors, the lm-eval model, the Snakemake rules."""
+"""Evaluating checkpoints: tables, aggregates, errors, the metrics table of a run, the Snakemake rules."""
 
 import json
 import shutil
@@ -100,25 +100,6 @@ def test_checkpoint_that_fails_to_load(experiment, tmp_path):
         load_checkpoint(broken, "cpu")
 
 
-def test_lm_eval_model_equals_hf(experiment):
-    """`--model taskladder` gives lm-eval's `hf` log-likelihoods (same tokenization and truncation)."""
-    from lm_eval.api.instance import Instance
-    from lm_eval.api.registry import get_model
-    from lm_eval.models.huggingface import HFLM
-
-    import taskladder.evaluate.lm_eval_model  # noqa: F401  (registers "taskladder")
-
-    root, ckpts, paths, val = experiment
-    task = fake_task("x", n=3)
-    pairs = [(c, k) for d in task.docs for c, k in zip(d.contexts, d.continuations)]
-    pairs.append(("word " * 200, " overflow"))  # longer than the context of 128: cut from the left by both
-    instances = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
-    ours = get_model("taskladder")(pretrained=str(ckpts[0]), device="cpu").loglikelihood(instances)
-    ref = HFLM(pretrained=str(ckpts[0]), device="cpu", batch_size=4).loglikelihood(instances)
-    assert max(abs(a[0] - b[0]) for a, b in zip(ours, ref)) < 1e-4
-    assert [a[1] for a in ours] == [b[1] for b in ref]
-
-
 def evaluation_workflow(workdir: Path, group_size: int = 2) -> Path:
     """rules/evaluate.smk alone on two runs of three random checkpoints; returns the results folder."""
     results = workdir / "results" / "t"
@@ -136,12 +117,24 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
 from taskladder.base.config import validate
-from taskladder.workflow.experiment import Experiment
 from taskladder.tasks.registry import plan
+from taskladder.workflow.corpus import CorpusPlan
+from taskladder.workflow.evaluation import EvalPlan
+from taskladder.workflow.experiment import Experiment
+from taskladder.workflow.fitting import FitPlan
+from taskladder.workflow.imports import ImportPlan
+from taskladder.workflow.layout import Layout
+from taskladder.workflow.runs import Runs
+from taskladder.workflow.training import TrainPlan
 configfile: "config.yaml"
-validate(config)
-EXP = Experiment(config, "t", Path("results/t"), imported={{}}, trained=["a", "b"], targets={{}}, tasks=[], methods={{}},
-                 checkpoints={{"a": [0, 10, 20], "b": [0, 10, 20]}}, eval_tasks=plan(config["evaluation"]))
+config = validate(config)
+layout = Layout(Path("results/t"))
+runs = Runs(imported={{}}, tables={{}}, external={{}}, trained=["a", "b"], targets={{}}, groups=[])
+train = TrainPlan(config, layout, None, {{}}, {{"a": [0, 10, 20], "b": [0, 10, 20]}})
+imports = ImportPlan(config, layout, runs)
+EXP = Experiment(config=config, name="t", layout=layout, runs=runs, imports=imports, corpus=CorpusPlan(config, layout),
+                 train=train, evaluation=EvalPlan(config, layout, train, plan(config["evaluation"])),
+                 fits=FitPlan(config, layout, runs, imports, [], None, None))
 include: {str(ROOT / "rules" / "evaluate.smk")!r}
 rule all:
     input: EXP.imports.metrics_of(["a", "b"])
