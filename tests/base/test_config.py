@@ -3,7 +3,6 @@ import yaml
 from conftest import ROOT
 
 from taskladder.base.config import ConfigError, load_config, validate
-from taskladder.workflow.experiment import plan, rule_resources
 
 
 def _config(**extra):
@@ -75,46 +74,6 @@ def test_overrides_and_missing_file(tmp_path):
 def test_shipped_configs_are_valid():
     for path in [ROOT / "config.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
         load_config(path)
-
-
-def test_plan_skips_a_target_whose_file_is_absent(paper_logs):
-    config = load_config(ROOT / "configs" / "olmo-paper-import.yaml", {"olmo_ladder_dir": str(paper_logs)})
-    warnings = []
-    exp = plan(config, warn=warnings.append)
-    assert len(exp.runs.ladder_runs) == 16
-    assert "7B-4T" in exp.runs.targets
-    if not (paper_logs / "peteish13_eval_final.csv").exists():
-        assert "13B-5T" not in exp.runs.targets
-        assert any("13B-5T" in w and "skipping" in w for w in warnings)
-
-
-def test_plan_errors(tmp_path):
-    config = validate(_config(imported={"a": {"file": "a.csv", "n": 1}}))
-    with pytest.raises(ConfigError, match="olmo_ladder_dir: not set"):
-        plan(config)
-    config["olmo_ladder_dir"] = str(tmp_path)
-    with pytest.raises(ConfigError, match="imported.a.file: ladder log not found"):
-        plan(config)
-    (tmp_path / "a.csv").write_text("_step\n1\n")
-    config["fit"]["tasks"] = ["mmlu", "hellaswagg"]
-    with pytest.raises(ConfigError, match=r"fit.tasks: unknown task\(s\) \['hellaswagg'\]"):
-        plan(config)
-
-
-def test_resources_per_rule_family():
-    defaults = rule_resources(validate(_config()))
-    assert defaults == {"prepare": {"mem_mb": 4000, "runtime": 120}, "train": {"mem_mb": 4000, "runtime": 240},
-                        "evaluate": {"mem_mb": 4000, "runtime": 120}, "fit": {"mem_mb": 2000, "runtime": 30}}
-    cuda = rule_resources(validate(_config(train={"device": "cuda", "nproc": 8}, evaluation={"device": "cuda"},
-                                           resources={"train": {"partition": "gpu", "slurm_extra": "--qos=long"}})))
-    # the names snakemake-executor-plugin-slurm maps to --partition, --gpus and extra sbatch options
-    assert cuda["train"] == {"mem_mb": 4000, "runtime": 240, "slurm_partition": "gpu", "gpu": 8,
-                             "slurm_extra": "--qos=long"}
-    assert cuda["evaluate"]["gpu"] == 1 and "gpu" not in cuda["prepare"] and "gpu" not in cuda["fit"]
-    explicit = validate(_config(train={"device": "cuda", "nproc": 8}, resources={"train": {"gpus": 0}},
-                                evaluation={"device": "cpu"}))
-    assert "gpu" not in rule_resources(explicit)["train"]
-    assert rule_resources(validate(_config(resources={"evaluate": {"gpus": 2}})))["evaluate"]["gpu"] == 2
 
 
 @pytest.mark.parametrize("bad,where", [
