@@ -1,3 +1,6 @@
+"""The paper's analyses (section 5): SD over the last checkpoints (variance), and the target's error as the ladder
+grows by FLOPs, N or xC (compute against error); SD10 from the paper's raw logs."""
+
 import numpy as np
 import pandas as pd
 import pytest
