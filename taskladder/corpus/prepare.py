@@ -8,7 +8,7 @@ Layout written under ``results/{experiment}/corpus/`` (what training and evaluat
     val.npy                 held-out tokens for the LM loss (whole documents never seen in training)
     heldout.jsonl           documents held out of training for the `corpus_cloze` task, one JSON line
                             each: {"source": name, "tokens": [its first corpus.heldout_tokens ids]}
-                            (`taskladder.tasks.read_heldout`)
+                            (`taskladder.tasks.cloze.read_heldout`)
     manifest.json           vocab_size, eos_id, dtype, the training shards ({"path", "start", "end"}:
                             a raw token file, relative to the corpus or absolute), token counts, per-source
                             document counts, duplicates and contaminated documents dropped (written last)

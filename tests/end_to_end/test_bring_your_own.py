@@ -1,5 +1,5 @@
 """Bring your own ladder: imported tables, lm-eval output directories, existing checkpoints and groups in the plan
-and the workflow (the importers themselves: test_import_tables.py, test_import_lm_eval.py, test_synthetic.py)."""
+and the workflow (the importers themselves: tests/imports/, tests/synthetic/test_shapes.py)."""
 import copy
 import json
 import re

@@ -56,7 +56,7 @@ def full_run_fixture(setup):
 
 
 def job_file(path, cfg, rung, corpus, run_dir):
-    """What the workflow's training job hands each torchrun process (taskladder.train.main)."""
+    """What the workflow's training job hands each torchrun process (taskladder.train.launch)."""
     job = {"rung": rung.spec(), "options": {**cfg["train"], "seed": cfg["seed"], "progress": False},
            "corpus": str(corpus), "run_dir": str(run_dir)}
     path.write_text(json.dumps(job))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A single-node SLURM cluster on localhost, for tests/test_slurm.py and for trying profiles/slurm by hand:
+# A single-node SLURM cluster on localhost, for tests/end_to_end/test_slurm.py and for trying profiles/slurm by hand:
 #   tests/end_to_end/slurm/cluster.sh start DIR     # then sbatch, sacct, snakemake --profile profiles/slurm ... use it
 #   tests/end_to_end/slurm/cluster.sh stop DIR
 # Debian's slurm-wlm 22.05 (installed with apt-get when missing) with munge, and job accounting in
