@@ -132,7 +132,7 @@ layout = Layout(Path("results/t"))
 runs = Runs(imported={{}}, tables={{}}, external={{}}, trained=["a", "b"], targets={{}}, groups=[])
 train = TrainPlan(config, layout, None, {{}}, {{"a": [0, 10, 20], "b": [0, 10, 20]}})
 imports = ImportPlan(config, layout, runs)
-EXP = Experiment(config=config, name="t", layout=layout, runs=runs, imports=imports, corpus=CorpusPlan(config, layout),
+EXP = Experiment(config=config, layout=layout, runs=runs, imports=imports, corpus=CorpusPlan(config, layout),
                  train=train, evaluation=EvalPlan(config, layout, train, plan(config["evaluation"])),
                  fits=FitPlan(config, layout, runs, imports, [], None, None))
 include: {str(ROOT / "rules" / "evaluate.smk")!r}
