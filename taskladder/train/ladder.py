@@ -29,7 +29,6 @@ from taskladder.base.metrics_table import run_flops
 
 TOKENS_PER_PARAM = 20  # D at 1xC = 20 N (Chinchilla)
 VOCAB_MULTIPLE = 128
-COLUMNS = ["rung", "n", "d", "batch_tokens", "lr", "warmup", "steps", "checkpoints", "flops"]
 
 
 class LadderError(ValueError):
