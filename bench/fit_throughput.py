@@ -1,4 +1,4 @@
-"""Refits per second for prediction intervals: the batched refit (taskladder.intervals.refit, every resampled
+"""Refits per second for prediction intervals: the batched refit (taskladder.fit.intervals.refit, every resampled
 ladder of a task in one call) against a plain per-draw loop (scipy.optimize: L-BFGS-B for step 1's Huber
 objective, curve_fit for step 2's least squares, as the paper fitted them), on the same resampled ladders,
 warm-started at the same fit.

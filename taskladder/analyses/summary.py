@@ -3,7 +3,7 @@
 - predictions.csv: every method's (and the ensemble's) predictions with their intervals and `flags`;
 - fits.csv: every fit;
 - analyses/backtest.csv and analyses/calibration.csv: every method's backtests and calibration;
-- analyses/predictability.csv: per task the measures of `taskladder.predictability`.
+- analyses/predictability.csv: per task the measures of `taskladder.fit.predictability`.
 
 The log says which predictions are flagged and why.
 """

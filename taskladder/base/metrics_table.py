@@ -23,7 +23,7 @@ NUMERIC_COLUMNS = ["n", "step", "tokens", "task_loss", "acc", "task_ce", "lm_los
 
 # every row has these; the others may be empty: task_ce and lm_loss where a source lacks them, task_loss for a
 # whole run and task where the source logs accuracy only (lm-eval without samples). A method that needs a metric
-# a run lacks says so (predict.check_metrics).
+# a run lacks says so (taskladder.fit.points.check_metrics).
 REQUIRED_NUMBERS = ("n", "step", "tokens", "acc")
 
 

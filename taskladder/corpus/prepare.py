@@ -8,7 +8,7 @@ Layout written under ``results/{experiment}/corpus/`` (what training and evaluat
     val.npy                 held-out tokens for the LM loss (whole documents never seen in training)
     heldout.jsonl           documents held out of training for the `corpus_cloze` task, one JSON line
                             each: {"source": name, "tokens": [its first corpus.heldout_tokens ids]}
-                            (`taskladder.tasks.read_heldout`)
+                            (`taskladder.tasks.cloze.read_heldout`)
     manifest.json           vocab_size, eos_id, dtype, the training shards ({"path", "start", "end"}:
                             a raw token file, relative to the corpus or absolute), token counts, per-source
                             document counts, duplicates and contaminated documents dropped (written last)
@@ -59,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taskladder.base.files import atomic_path
+from taskladder.base.files import atomic_dir, atomic_path
 from taskladder.corpus.decontaminate import (
     Decontaminator,
     _mix64,
@@ -76,7 +76,6 @@ from taskladder.corpus.inputs import (
     input_documents,
 )
 from taskladder.corpus.tokenizer import (
-    _save_dir,
     encode,
     prepare_tokenizer,
     token_dtype,
@@ -214,7 +213,7 @@ def prepare_part(config: dict, index: int, out: str | Path, tokenizer: str | Pat
                        corpus["heldout_tokens"])
     info = {"input": inp, "vocab_size": len(tok), "eos_id": int(eos_id), "dtype": dtype.name}
 
-    def write(folder: Path) -> None:
+    with atomic_dir(out) as folder:
         shards = _ShardWriter(folder, dtype, corpus["shard_tokens"])
         if inp["kind"] == "npy":
             train, keys = _npy_part(inp["path"], folder, dtype, eos_id, holdout, shards), []
@@ -232,8 +231,6 @@ def prepare_part(config: dict, index: int, out: str | Path, tokenizer: str | Pat
             np.concatenate(tokens or [np.zeros(0, dtype)]).astype(dtype).tofile(folder / f"{name}.bin")
             info[name] = [{"key": d[1], "source": d[2], "tokens": len(t)} for d, t in zip(docs, tokens)]
         (folder / "part.json").write_text(json.dumps(info, indent=1))
-
-    _save_dir(write, Path(out))
     log.info("input %d (%s): %d training tokens, %d val tokens, %d held-out documents", index,
              inp["path"] or inp["kind"], sum(s["end"] - s["start"] for s in info["train"]),
              sum(d["tokens"] for d in info["val"]), len(info["heldout"]))
@@ -333,7 +330,45 @@ def merge_parts(config: dict, parts: list[str | Path], out: str | Path) -> dict:
     out, parts = Path(out), [Path(p) for p in parts]
     infos = [json.loads((p / "part.json").read_text()) for p in parts]
     dtype = np.dtype(infos[0]["dtype"])
-    # held-out documents: each once, and none that another input trains on
+    held, trained_elsewhere = _held_out(parts, infos)
+
+    def tokens(d):
+        return np.fromfile(parts[d["part"]] / f"{d['kind']}.bin", dtype=dtype, count=d["tokens"],
+                           offset=d["start"] * dtype.itemsize)
+
+    val = np.concatenate([tokens(d) for d in held if d["kind"] == "val"] or [np.zeros(0, dtype)])
+    save_array(val, out / "val.npy")
+    with atomic_path(out / "heldout.jsonl") as tmp, open(tmp, "w") as fh:
+        for d in held:
+            if d["kind"] == "heldout":
+                fh.write(json.dumps({"source": d["source"], "tokens": tokens(d).tolist()}) + "\n")
+    shards = _training_shards(parts, infos, out, config["corpus"].get("max_tokens"))
+    n_train = sum(s["end"] - s["start"] for s in shards)
+    if not n_train:
+        raise CorpusError(f"corpus: no training tokens left after the {len(val)} val tokens and held-out documents; "
+                          "lower corpus.val_tokens or corpus.heldout_docs, or add sources")
+    stats = {k: dict(sum((Counter(info.get(k, {})) for info in infos), Counter()))
+             for k in ("documents", "duplicates", "contaminated")}
+    corpus, tok = config["corpus"], config["tokenizer"]
+    manifest = {
+        "vocab_size": infos[0]["vocab_size"], "eos_id": infos[0]["eos_id"], "dtype": dtype.name,
+        "train_tokens": int(n_train), "val_tokens": int(len(val)), "shards": shards,
+        "heldout_docs": sum(d["kind"] == "heldout" for d in held), "heldout_trained_elsewhere": trained_elsewhere,
+        "parts": [os.path.relpath(p, out) for p in parts],
+        "tokenizer": {k: tok.get(k) for k in ("kind", "path", "vocab_size")},
+        "sources": corpus["sources"], "exclude_tasks": corpus["exclude_tasks"],
+        "decontaminate_ngram": corpus.get("decontaminate_ngram"), **stats,
+    }
+    with atomic_path(out / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))
+    log.info("corpus: %d train tokens in %d shards, %d val tokens, %d held-out documents, vocab %d", n_train,
+             len(shards), len(val), manifest["heldout_docs"], manifest["vocab_size"])
+    return manifest
+
+
+def _held_out(parts: list[Path], infos: list[dict]) -> tuple[list[dict], int]:
+    """The parts' held-out documents (val and corpus_cloze's), each once and none that another input trains on;
+    and how many were dropped because another input trains on them."""
     held, seen = [], set()
     for i, info in enumerate(infos):
         for kind in ("val", "heldout"):
@@ -347,46 +382,20 @@ def merge_parts(config: dict, parts: list[str | Path], out: str | Path) -> dict:
     for i, p in enumerate(parts):
         other = np.array([d["part"] != i for d in held], dtype=bool)
         trained |= other & np.isin(keys, np.load(p / "keys.npy"))
-    held = [d for d, t in zip(held, trained) if not t]
+    return [d for d, t in zip(held, trained) if not t], int(trained.sum())
 
-    def tokens(d):
-        return np.fromfile(parts[d["part"]] / f"{d['kind']}.bin", dtype=dtype, count=d["tokens"],
-                           offset=d["start"] * dtype.itemsize)
 
-    val = np.concatenate([tokens(d) for d in held if d["kind"] == "val"] or [np.zeros(0, dtype)])
-    save_array(val, out / "val.npy")
-    with atomic_path(out / "heldout.jsonl") as tmp, open(tmp, "w") as fh:
-        for d in held:
-            if d["kind"] == "heldout":
-                fh.write(json.dumps({"source": d["source"], "tokens": tokens(d).tolist()}) + "\n")
-    shards, cap = [], config["corpus"].get("max_tokens")
+def _training_shards(parts: list[Path], infos: list[dict], out: Path, cap: int | None) -> list[dict]:
+    """Every part's training shards, as the manifest lists them (a path relative to the corpus, or absolute), up to
+    `cap` tokens (corpus.max_tokens) in all."""
+    shards: list[dict] = []
     for p, info in zip(parts, infos):
         for s in info["train"]:
             path = s["path"] if os.path.isabs(s["path"]) else os.path.relpath(p / s["path"], out)
             end = s["end"] if cap is None else min(s["end"], s["start"] + cap - sum(x["end"] - x["start"] for x in shards))
             if end > s["start"]:
                 shards.append({"path": path, "start": s["start"], "end": end})
-    n_train = sum(s["end"] - s["start"] for s in shards)
-    if not n_train:
-        raise CorpusError(f"corpus: no training tokens left after the {len(val)} val tokens and held-out documents; "
-                          "lower corpus.val_tokens or corpus.heldout_docs, or add sources")
-    stats = {k: dict(sum((Counter(info.get(k, {})) for info in infos), Counter()))
-             for k in ("documents", "duplicates", "contaminated")}
-    corpus, tok = config["corpus"], config["tokenizer"]
-    manifest = {
-        "vocab_size": infos[0]["vocab_size"], "eos_id": infos[0]["eos_id"], "dtype": dtype.name,
-        "train_tokens": int(n_train), "val_tokens": int(len(val)), "shards": shards,
-        "heldout_docs": sum(d["kind"] == "heldout" for d in held), "heldout_trained_elsewhere": int(trained.sum()),
-        "parts": [os.path.relpath(p, out) for p in parts],
-        "tokenizer": {k: tok.get(k) for k in ("kind", "path", "vocab_size")},
-        "sources": corpus["sources"], "exclude_tasks": corpus["exclude_tasks"],
-        "decontaminate_ngram": corpus.get("decontaminate_ngram"), **stats,
-    }
-    with atomic_path(out / "manifest.json") as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1))
-    log.info("corpus: %d train tokens in %d shards, %d val tokens, %d held-out documents, vocab %d", n_train,
-             len(shards), len(val), manifest["heldout_docs"], manifest["vocab_size"])
-    return manifest
+    return shards
 
 
 def part_name(index: int | str) -> str:

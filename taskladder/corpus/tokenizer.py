@@ -6,13 +6,12 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from taskladder.base.files import atomic_dir
 from taskladder.corpus.decontaminate import Decontaminator, clean_documents
 from taskladder.corpus.inputs import (
     CorpusError,
@@ -73,20 +72,6 @@ def load_tokenizer(spec: dict):
     return tok
 
 
-def _save_dir(write, out: Path) -> None:
-    """Write a directory atomically: `write(tmp)` fills a temporary sibling, then it replaces `out`."""
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        write(tmp)
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def prepare_tokenizer(config: dict, out: str | Path, decontamination: str | Path | None = None):
     """Save the corpus tokenizer to `out` and return it. ``bpe``: trained on the documents the parts
     keep (deduplicated, decontaminated), ``tokenizer.train_docs`` in all, an equal share from the
@@ -103,7 +88,8 @@ def prepare_tokenizer(config: dict, out: str | Path, decontamination: str | Path
         tokenizer = train_bpe(texts, spec["vocab_size"])
     else:
         tokenizer = load_tokenizer(spec)
-    _save_dir(tokenizer.save_pretrained, Path(out))
+    with atomic_dir(out) as tmp:
+        tokenizer.save_pretrained(tmp)
     return tokenizer
 
 

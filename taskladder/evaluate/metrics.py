@@ -6,7 +6,7 @@ For a document with choices k (continuation strings c_k, gold g) and log-likelih
                s_k = ll_k (raw, "acc": BoolQ and the MC letter format)
 - TaskCE     = -log_softmax_k(s_k)[g]
 each averaged over documents. These are exactly what olmo_eval's `ICLMetric` reports as
-`bpb_v2`, `<metric>_v2` and `-soft_log_v2` (tests/test_metrics.py checks it). For len_norm tasks
+`bpb_v2`, `<metric>_v2` and `-soft_log_v2` (tests/evaluate/test_metrics.py checks it). For len_norm tasks
 TaskCE is the paper's -log_softmax(ll_k / chars_k)[g]; for raw-likelihood tasks it is taken over
 the raw log-likelihoods, as in ICLMetric and the released OLMo ladder logs.
 Characters count the continuation's leading space (the OLMES standard).

@@ -16,14 +16,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from taskladder.base.config import ConfigError
-from taskladder.base.files import write_csv, write_text
+from taskladder.base.files import atomic_dir, write_csv, write_text
 from taskladder.base.metrics_table import InputError, check_runs
 from taskladder.base.names import check_name
 from taskladder.imports.tables import missing_metrics, read_entry
@@ -179,18 +178,9 @@ def link_checkpoint(source: dict, out: str | Path) -> Path:
     if not (src / "config.json").is_file():
         raise ValueError(f"checkpoint {source.get('path') or source['hub']}: no config.json in {src}; expected a "
                          "save_pretrained model directory")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()  # the permissions the user's umask gives
-    try:
+    with atomic_dir(out) as tmp:
         for item in src.iterdir():
             if item.name != "taskladder.json":
                 os.symlink(item.resolve(), tmp / item.name)
         write_text(json.dumps(source["info"]), tmp / "taskladder.json")
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)

@@ -16,7 +16,7 @@ CORPUS_TASKS = ("corpus_cloze",)  # tasks built from the prepared corpus
 
 
 def read_heldout(corpus: str | Path) -> list[dict]:
-    """The documents a prepared corpus holds out of training (taskladder.data writes them):
+    """The documents a prepared corpus holds out of training (taskladder.corpus.prepare writes them):
     [{"source": name, "tokens": [their first corpus.heldout_tokens token ids]}, ...]."""
     path = Path(corpus) / "heldout.jsonl"
     try:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from taskladder.base.files import checkpoint_dir, share_as_umask
+from taskladder.base.files import atomic_dir, checkpoint_dir
 from taskladder.train.ladder import Rung
-from taskladder.train.options import KEEP_CHECKPOINTS, STEP_DIR, TrainOptions
+from taskladder.train.options import KEEP_CHECKPOINTS, TrainOptions
+
+STEP_DIR = re.compile(r"^step(\d{7})$")  # a complete checkpoint's folder (taskladder.base.files.checkpoint_dir)
+LOG_COLUMNS = ["step", "tokens", "loss", "lr", "grad_norm"]  # log.csv: one row per optimizer step
 
 
 def complete_checkpoints(run_dir: str | Path, resumable: bool = False) -> list[int]:
@@ -90,38 +93,44 @@ def _state_dicts(model, optimizer, options: TrainOptions) -> tuple[dict, dict]:
 
 def save_checkpoint(run_dir: Path, rung: Rung, step: int, model, optimizer, tokenizer, rows: list[dict],
                     options: TrainOptions, rank: int) -> Path | None:
-    """Write step{step} atomically (rank 0 writes; every rank must call it)."""
+    """Write checkpoint `step` of the run (weights, tokenizer, taskladder.json, train_state.pt, log.csv) atomically,
+    then apply train.keep_checkpoints. Every rank must call it (a sharded model's state is gathered from all);
+    rank 0 writes."""
     raw = model.module if hasattr(model, "module") else model
     model_state, optim_state = _state_dicts(model, optimizer, options)
     if rank != 0:
         return None
-    final = checkpoint_dir(run_dir, step)
-    tmp = run_dir / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    raw.save_pretrained(tmp, state_dict={k: v.detach().cpu().contiguous() for k, v in model_state.items()})
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
     info = {"run": rung.name, "n": rung.n, "step": step, "tokens": step * rung.batch_tokens, "size": rung.size,
             "xc": rung.xc, "d": rung.d, "steps": rung.steps, "seed": options.seed,
             "loss": rows[-1]["loss"] if rows else None}
-    (tmp / "taskladder.json").write_text(json.dumps(info, indent=1))
-    torch.save({"step": step, "optimizer": optim_state, "rng": _rng_state(), "log": rows}, tmp / "train_state.pt")
-    with open(tmp / "log.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["step", "tokens", "loss", "lr", "grad_norm"])
-        w.writeheader()
-        w.writerows(rows)
-    share_as_umask(tmp)
-    if final.exists():  # a rerun after the rename but before Snakemake saw the job finish
-        old = run_dir / f".{final.name}.old-{os.getpid()}"
-        os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, final)
+    final = checkpoint_dir(run_dir, step)
+    with atomic_dir(final) as tmp:
+        raw.save_pretrained(tmp, state_dict={k: v.detach().cpu().contiguous() for k, v in model_state.items()})
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        (tmp / "taskladder.json").write_text(json.dumps(info, indent=1))
+        torch.save({"step": step, "optimizer": optim_state, "rng": _rng_state(), "log": rows}, tmp / "train_state.pt")
+        with open(tmp / "log.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+    if options.keep_checkpoints != "all":
+        drop_old_train_states(run_dir)
     return final
+
+
+def resume(model, optimizer, run_dir: Path, until: int, options: TrainOptions) -> tuple[int, list[dict]]:
+    """Load the newest checkpoint of the run at or before step `until` that can be resumed from (it still holds
+    its train_state.pt) into `model` and `optimizer`, with the RNG state; returns its step and the training log so
+    far ((0, []): none, the run starts from its initialisation)."""
+    done = [s for s in complete_checkpoints(run_dir, resumable=True) if s <= until]
+    if not done:
+        return 0, []
+    state = _load_into(model, optimizer, checkpoint_dir(run_dir, done[-1]), options)
+    return state["step"], state["log"]
 
 
 def _load_into(model, optimizer, path: Path, options: TrainOptions) -> dict:
@@ -150,13 +159,3 @@ def _load_into(model, optimizer, path: Path, options: TrainOptions) -> dict:
         optimizer.load_state_dict(state["optimizer"])
     _set_rng_state(state["rng"])
     return state
-
-
-def _clean_temporaries(run_dir: Path) -> None:
-    """Remove what killed writers left: temporaries whose process (the pid in the name) is gone."""
-    import psutil
-
-    for p in [*run_dir.glob(".step*.tmp-*"), *run_dir.glob(".step*.old-*")]:
-        pid = int(p.name.rsplit("-", 1)[1])
-        if pid == os.getpid() or not psutil.pid_exists(pid):
-            shutil.rmtree(p, ignore_errors=True)

@@ -31,7 +31,6 @@ from taskladder.base.names import check_name
 
 TOKENS_PER_PARAM = 20  # D at 1xC = 20 N (Chinchilla)
 VOCAB_MULTIPLE = 128
-COLUMNS = ["rung", "n", "d", "batch_tokens", "lr", "warmup", "steps", "checkpoints", "flops"]
 
 
 class LadderError(ValueError):

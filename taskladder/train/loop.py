@@ -38,21 +38,16 @@ import math
 import os
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from taskladder.base.files import checkpoint_dir
+from taskladder.base.files import checkpoint_dir, remove_stale_temporaries
 from taskladder.corpus.instances import TokenInstances
-from taskladder.train.checkpoints import (
-    _clean_temporaries,
-    _load_into,
-    complete_checkpoints,
-    drop_old_train_states,
-    save_checkpoint,
-)
+from taskladder.train.checkpoints import complete_checkpoints, resume, save_checkpoint
 from taskladder.train.ladder import Rung
 from taskladder.train.model import build_model
 from taskladder.train.options import TrainOptions
@@ -60,8 +55,57 @@ from taskladder.train.options import TrainOptions
 log = logging.getLogger(__name__)
 
 
+def train_run(rung: Rung, corpus: str | Path, run_dir: str | Path, options: TrainOptions,
+              until: int | None = None, tokenizer=None) -> Path:
+    """Train `rung` up to step `until` (default: its last step); returns that checkpoint's directory."""
+    until = rung.steps if until is None else until
+    if until not in rung.checkpoints:
+        raise ValueError(f"{rung.name}: step {until} is not a checkpoint step; checkpoints: {list(rung.checkpoints)}")
+    run_dir, corpus = Path(run_dir), Path(corpus)
+    proc = start_process(options)
+    if proc.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run_dir)
+    proc.barrier()
+    if until in complete_checkpoints(run_dir):
+        log.info("%s: checkpoint step %d exists", rung.name, until)
+        return checkpoint_dir(run_dir, until)
+
+    # the model, its optimizer, and where they start: the newest checkpoint at or before `until`, or step 0
+    local, micro = split_batch(rung, proc.world, options.micro_batch)
+    tokenizer = tokenizer if tokenizer is not None else corpus_tokenizer(corpus)
+    model = distribute(build_model(rung, seed=options.seed, init_std=options.init_std,
+                                   attn_implementation=attention(options), **special_ids(tokenizer)), options, proc)
+    optimizer = make_optimizer(model, rung, options)
+    step, rows = resume(model, optimizer, run_dir, until, options)
+    if step:
+        log.info("%s: resumed from step %d", rung.name, step)
+
+    # the loop: one optimizer step per batch; the batch of a step is a function of (seed, step)
+    data = TokenInstances(corpus, rung.seq_len, seed=options.seed)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if options.precision == "bf16" and proc.device.type == "cuda"
+                else nullcontext())
+    checkpoints = set(rung.checkpoints)
+    progress = Progress(rung, until, step, options, proc.rank)
+    model.train()
+    while step < until:
+        step += 1
+        lr = lr_at(step, rung, options.final_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batches = micro_batches(data, (step - 1) * rung.batch_seqs + proc.rank * local, local, micro, proc.device)
+        loss, grad_norm = train_step(model, optimizer, batches, local // micro, options.grad_clip, autocast)
+        loss = proc.mean(loss)
+        rows.append({"step": step, "tokens": step * rung.batch_tokens, "loss": loss, "lr": lr, "grad_norm": grad_norm})
+        progress.update(step, loss, lr)
+        if step in checkpoints:
+            save_checkpoint(run_dir, rung, step, model, optimizer, tokenizer, rows, options, proc.rank)
+            proc.barrier()
+    progress.close()
+    return checkpoint_dir(run_dir, until)
 
 
+# ----------------------------------------------------------------------------- one step
 
 
 def lr_at(step: int, rung: Rung, final_ratio: float = 0.1) -> float:
@@ -74,11 +118,83 @@ def lr_at(step: int, rung: Rung, final_ratio: float = 0.1) -> float:
     return final + (peak - final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def micro_batches(data: TokenInstances, start: int, local: int, micro: int, device: torch.device):
+    """This process's `local` sequences of a batch, from instance `start` on, in micro-batches of `micro`."""
+    for m in range(local // micro):
+        yield torch.from_numpy(data.batch(start + m * micro, micro)).to(device, non_blocking=True)
 
 
-def _dist_setup(device: str) -> tuple[int, int, torch.device]:
+def train_step(model, optimizer, batches, n_micro: int, grad_clip: float, autocast) -> tuple[torch.Tensor, float]:
+    """One optimizer step on a batch given as `n_micro` micro-batches: their gradients accumulated (synchronised
+    across processes on the last only), clipped to `grad_clip`, applied. Returns (this process's mean loss, the
+    gradient norm before clipping)."""
+    loss_sum = 0.0
+    for m, x in enumerate(batches):
+        sync = m == n_micro - 1 or not hasattr(model, "no_sync")
+        with (nullcontext() if sync else model.no_sync()), autocast:
+            loss = model(input_ids=x, labels=x).loss / n_micro
+        loss.backward()
+        loss_sum = loss_sum + loss.detach()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, float(grad_norm)
+
+
+class Progress:
+    """A run's progress bar, and its loss and throughput logged every `log_every` steps (by rank 0)."""
+
+    def __init__(self, rung: Rung, until: int, step: int, options: TrainOptions, rank: int):
+        self.rung, self.until, self.every, self.rank = rung, until, options.log_every, rank
+        self.bar = tqdm(total=until, initial=step, desc=rung.name, unit="step", disable=not options.progress or rank != 0,
+                        dynamic_ncols=True, mininterval=1.0)
+        self.t0, self.step0 = time.perf_counter(), step
+
+    def update(self, step: int, loss: float, lr: float) -> None:
+        self.bar.update(1)
+        if step % self.every and step != self.until:
+            return
+        tps = (step - self.step0) * self.rung.batch_tokens / max(time.perf_counter() - self.t0, 1e-9)
+        self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tps:,.0f}")
+        if self.rank == 0:
+            log.info("%s step %d/%d loss %.4f lr %.3g %.0f tokens/s", self.rung.name, step, self.rung.steps, loss, lr,
+                     tps)
+        self.t0, self.step0 = time.perf_counter(), step
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# ----------------------------------------------------------------------------- setting up
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place in a training job: its rank among `world` processes (torchrun's environment; 1
+    without it) and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def mean(self, value: torch.Tensor) -> float:
+        """The mean of `value` over the processes."""
+        if self.world > 1:
+            dist.all_reduce(value)
+            value /= self.world
+        return float(value)
+
+
+def start_process(options: TrainOptions) -> Process:
+    """Join the job's process group (gloo on CPU, NCCL on GPU) where there are several processes; set the threads
+    and, on CPU, the allocator."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
+    device = options.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
@@ -89,12 +205,11 @@ def _dist_setup(device: str) -> tuple[int, int, torch.device]:
         dev = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return rank, world, dev
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        dist.barrier()
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    if dev.type == "cpu":
+        keep_freed_memory()
+    return Process(rank, world, dev)
 
 
 def keep_freed_memory() -> bool:
@@ -112,116 +227,57 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, 1 << 31))
 
 
-def make_optimizer(model, rung: Rung, options: TrainOptions) -> torch.optim.AdamW:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if "embed_tokens" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=rung.lr, betas=options.betas, eps=options.eps)
-
-
-def _attn(options: TrainOptions, device: torch.device) -> str:
-    if options.attn_implementation != "auto":
-        return options.attn_implementation
-    return "sdpa"
-
-
-def train_run(rung: Rung, corpus: str | Path, run_dir: str | Path, options: TrainOptions,
-              until: int | None = None, tokenizer=None) -> Path:
-    """Train `rung` up to step `until` (default: its last step); returns that checkpoint's directory."""
-    until = rung.steps if until is None else until
-    if until not in rung.checkpoints:
-        raise ValueError(f"{rung.name}: step {until} is not a checkpoint step; checkpoints: {list(rung.checkpoints)}")
-    run_dir, corpus = Path(run_dir), Path(corpus)
-    rank, world, device = _dist_setup(options.device)
-    if options.threads:
-        torch.set_num_threads(options.threads)
-    if device.type == "cpu":
-        keep_freed_memory()
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _clean_temporaries(run_dir)
-    _barrier(world)
-    if until in complete_checkpoints(run_dir):
-        log.info("%s: checkpoint step %d exists", rung.name, until)
-        return checkpoint_dir(run_dir, until)
-
+def split_batch(rung: Rung, world: int, micro_batch: int | None) -> tuple[int, int]:
+    """(the sequences of a batch each process trains on, the sequences of each of its micro-batches)."""
     if rung.batch_seqs % world:
         raise ValueError(f"{rung.name}: batch of {rung.batch_seqs} sequences does not split over {world} processes")
     local = rung.batch_seqs // world
-    micro = min(options.micro_batch or local, local)
+    micro = min(micro_batch or local, local)
     if local % micro:
         raise ValueError(f"{rung.name}: local batch {local} is not a multiple of train.micro_batch {micro}")
-    if tokenizer is None and (corpus / "tokenizer").is_dir():
-        from transformers import AutoTokenizer
+    return local, micro
 
-        tokenizer = AutoTokenizer.from_pretrained(corpus / "tokenizer")
-    ids = {}
-    if tokenizer is not None:
-        ids = {"eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
-    model = build_model(rung, seed=options.seed, init_std=options.init_std,
-                        attn_implementation=_attn(options, device), **ids).to(device)
+
+def corpus_tokenizer(corpus: Path):
+    """The tokenizer the corpus was prepared with (saved into every checkpoint), or None where it has none."""
+    if not (corpus / "tokenizer").is_dir():
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(corpus / "tokenizer")
+
+
+def special_ids(tokenizer) -> dict:
+    """The model config's EOS and padding ids: the tokenizer's (none without one)."""
+    if tokenizer is None:
+        return {}
+    return {"eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+
+
+def attention(options: TrainOptions) -> str:
+    return "sdpa" if options.attn_implementation == "auto" else options.attn_implementation
+
+
+def distribute(model, options: TrainOptions, proc: Process):
+    """The model on its device, sharded with FSDP2 (`train.fsdp`) or replicated with DDP over several processes."""
+    model = model.to(proc.device)
     if options.fsdp:
         from torch.distributed.fsdp import fully_shard
 
         for layer in model.model.layers:
             fully_shard(layer)
         fully_shard(model)
-    elif world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                                          else None)
-    optimizer = make_optimizer(model, rung, options)
-    step, rows = 0, []
-    done = [s for s in complete_checkpoints(run_dir, resumable=True) if s <= until]
-    if done:
-        state = _load_into(model, optimizer, checkpoint_dir(run_dir, done[-1]), options)
-        step, rows = state["step"], state["log"]
-        log.info("%s: resumed from step %d", rung.name, step)
+        return model
+    if proc.world > 1:
+        return torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[proc.device.index] if proc.device.type == "cuda" else None)
+    return model
 
-    data = TokenInstances(corpus, rung.seq_len, seed=options.seed)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if options.precision == "bf16" and device.type == "cuda"
-                else nullcontext())
-    checkpoints = set(rung.checkpoints)
-    bar = tqdm(total=until, initial=step, desc=rung.name, unit="step", disable=not options.progress or rank != 0,
-               dynamic_ncols=True, mininterval=1.0)
-    t0, tok0, last = time.perf_counter(), step, None
-    model.train()
-    while step < until:
-        step += 1
-        lr = lr_at(step, rung, options.final_lr_ratio)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        start = (step - 1) * rung.batch_seqs + rank * local
-        n_micro = local // micro
-        loss_sum = torch.zeros((), device=device)
-        for m in range(n_micro):
-            x = torch.from_numpy(data.batch(start + m * micro, micro)).to(device, non_blocking=True)
-            sync = m == n_micro - 1 or not hasattr(model, "no_sync")
-            with (nullcontext() if sync else model.no_sync()), autocast:
-                loss = model(input_ids=x, labels=x).loss / n_micro
-            loss.backward()
-            loss_sum += loss.detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if world > 1:
-            dist.all_reduce(loss_sum)
-            loss_sum /= world
-        last = float(loss_sum)
-        rows.append({"step": step, "tokens": step * rung.batch_tokens, "loss": last, "lr": lr,
-                     "grad_norm": float(grad_norm)})
-        bar.update(1)
-        if step % options.log_every == 0 or step == until:
-            dt = time.perf_counter() - t0
-            tps = (step - tok0) * rung.batch_tokens / max(dt, 1e-9)
-            bar.set_postfix(loss=f"{last:.3f}", tok_s=f"{tps:,.0f}")
-            if rank == 0:
-                log.info("%s step %d/%d loss %.4f lr %.3g %.0f tokens/s", rung.name, step, rung.steps, last, lr, tps)
-            t0, tok0 = time.perf_counter(), step
-        if step in checkpoints:
-            save_checkpoint(run_dir, rung, step, model, optimizer, tokenizer, rows, options, rank)
-            if rank == 0 and options.keep_checkpoints != "all":
-                drop_old_train_states(run_dir)
-            _barrier(world)
-    bar.close()
-    return checkpoint_dir(run_dir, until)
+
+def make_optimizer(model, rung: Rung, options: TrainOptions) -> torch.optim.AdamW:
+    """AdamW with weight decay on every parameter but the embedding."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if "embed_tokens" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=rung.lr, betas=options.betas, eps=options.eps)

@@ -1,14 +1,15 @@
+"""The training options a job runs with: the `train` config keys (and the seed) as one typed object."""
+
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
-
-STEP_DIR = re.compile(r"^step(\d{7})$")
 
 
 @dataclass
 class TrainOptions:
+    """How a run trains; the defaults are for calling the library by hand (the workflow's come from the schema)."""
+
     seed: int = 0
     threads: int | None = 1
     device: str = "auto"
@@ -40,4 +41,4 @@ class TrainOptions:
         return cls.from_dict({**(config.get("train") or {}), "seed": config.get("seed", 0), **overrides})
 
 
-KEEP_CHECKPOINTS = ("all", "weights", "final")
+KEEP_CHECKPOINTS = ("all", "weights", "final")  # train.keep_checkpoints (taskladder.train.checkpoints)

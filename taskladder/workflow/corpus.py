@@ -3,17 +3,15 @@ input file and the merge (layout: taskladder.corpus.prepare)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from taskladder.base.params import canonical
-from taskladder.workflow.layout import Layout
+from taskladder.workflow.layout import PlanPart
 
 
 @dataclass(frozen=True)
-class CorpusPlan:
-    config: dict = field(repr=False)
-    layout: Layout
+class CorpusPlan(PlanPart):
 
     @property
     def files(self) -> dict[str, str]:

@@ -3,17 +3,15 @@ chunks of `evaluation.group_size` (one job each: Python and torch start-up cost 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from taskladder.base.params import canonical
-from taskladder.workflow.layout import Layout
+from taskladder.workflow.layout import PlanPart
 from taskladder.workflow.training import TrainPlan
 
 
 @dataclass(frozen=True)
-class EvalPlan:
-    config: dict = field(repr=False)
-    layout: Layout
+class EvalPlan(PlanPart):
     train: TrainPlan
     tasks: dict[str, dict]  # task -> how to build it (taskladder.tasks.registry.plan)
 

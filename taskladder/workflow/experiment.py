@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,7 +34,7 @@ from taskladder.workflow.corpus import CorpusPlan
 from taskladder.workflow.evaluation import EvalPlan
 from taskladder.workflow.fitting import FitPlan
 from taskladder.workflow.imports import ImportPlan
-from taskladder.workflow.layout import Layout
+from taskladder.workflow.layout import Layout, PlanPart
 from taskladder.workflow.runs import Runs, plan_runs
 from taskladder.workflow.training import TrainPlan
 
@@ -45,16 +45,17 @@ def _alternatives(names) -> str:
 
 
 @dataclass(frozen=True)
-class Experiment:
-    config: dict = field(repr=False)
-    name: str
-    layout: Layout
+class Experiment(PlanPart):
     runs: Runs
     imports: ImportPlan
     corpus: CorpusPlan
     train: TrainPlan
     evaluation: EvalPlan
     fits: FitPlan
+
+    @property
+    def name(self) -> str:
+        return self.config["experiment"]
 
     @property
     def results(self) -> Path:
@@ -232,7 +233,7 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
     train = TrainPlan(config, layout, ladder, runs.external, checkpoints)
     imports = ImportPlan(config, layout, runs)
     fits = FitPlan(config, layout, runs, imports, list(config["fit"]["tasks"]), variance, _cve_target(config, runs))
-    return Experiment(config=config, name=config["experiment"], layout=layout, runs=runs, imports=imports,
+    return Experiment(config=config, layout=layout, runs=runs, imports=imports,
                       corpus=CorpusPlan(config, layout), train=train,
                       evaluation=EvalPlan(config, layout, train, eval_tasks), fits=fits)
 

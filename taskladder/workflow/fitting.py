@@ -7,14 +7,14 @@ the figures). With groups (data recipes), every job below the summary is one per
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from taskladder.analyses.summary import ANALYSIS_TABLES, TABLES, SummaryJob
 from taskladder.base.params import canonical
 from taskladder.fit.ensemble import EnsembleJob, members
 from taskladder.fit.methods import FitJob, fit_options
 from taskladder.workflow.imports import ImportPlan
-from taskladder.workflow.layout import Layout
+from taskladder.workflow.layout import PlanPart
 from taskladder.workflow.runs import Runs
 
 HEADLINE_METHODS = ("ensemble", "two_step")  # the report's first page leads with the first there is
@@ -44,9 +44,7 @@ def summary_job(config: dict, groups: dict[str, list[str]] | None = None) -> Sum
 
 
 @dataclass(frozen=True)
-class FitPlan:
-    config: dict = field(repr=False)
-    layout: Layout
+class FitPlan(PlanPart):
     runs: Runs
     imports: ImportPlan
     tasks: list[str]

@@ -7,18 +7,16 @@ input and the digest of the job's own rows as its param: it reruns when its rows
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from taskladder.base.params import canonical
 from taskladder.imports.sources import base_dir
-from taskladder.workflow.layout import Layout
+from taskladder.workflow.layout import PlanPart
 from taskladder.workflow.runs import Runs
 
 
 @dataclass(frozen=True)
-class ImportPlan:
-    config: dict = field(repr=False)
-    layout: Layout
+class ImportPlan(PlanPart):
     runs: Runs
 
     def metrics(self, run: str) -> str:

@@ -22,7 +22,7 @@ The names of the tables and figures come from the registries of the modules that
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskladder.base.files import checkpoint_dir
@@ -108,3 +108,11 @@ class Layout:
     def report_page(self) -> str:
         """The report's first page (`snakemake --report`): the predictions and the headline figures."""
         return self.path("report.rst")
+
+
+@dataclass(frozen=True)
+class PlanPart:
+    """What every part of the plan reads: the validated config, and where every file goes."""
+
+    config: dict = field(repr=False)
+    layout: Layout

@@ -8,19 +8,17 @@ checkpoint; with train.job checkpoint, the job of checkpoint k starts from check
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from taskladder.base.config import RUNTIME_KEYS
 from taskladder.base.params import canonical
 from taskladder.imports.sources import ExternalRun
 from taskladder.train.ladder import Ladder
-from taskladder.workflow.layout import Layout
+from taskladder.workflow.layout import PlanPart
 
 
 @dataclass(frozen=True)
-class TrainPlan:
-    config: dict = field(repr=False)
-    layout: Layout
+class TrainPlan(PlanPart):
     ladder: Ladder | None  # rungs and targets trained here
     external: dict[str, ExternalRun]  # runs of existing checkpoints, evaluated here
     checkpoints: dict[str, list[int]]  # run -> checkpoint steps, every run evaluated here
