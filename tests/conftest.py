@@ -20,6 +20,9 @@ def paper_logs() -> Path:
     return PAPER_LOGS
 
 
+EVIDENCE = {k: defaults("flags")[k] for k in ("min_snr", "min_monotone")}  # when a ladder shows a trend
+
+
 def intervals(**overrides) -> dict:
     """The `intervals` options a config that sets none gets (the schema's defaults), with `overrides`."""
     return {**defaults("intervals"), **overrides}

@@ -344,3 +344,8 @@ def fit_options(config: dict) -> dict:
     if cloze and "corpus_cloze" in config["evaluation"].get("tasks", []):  # its chance follows its choices
         options["chance"] = {"corpus_cloze": 1 / cloze["choices"], **(options.get("chance") or {})}
     return options
+
+
+def evidence_options(config: dict) -> dict:
+    """When a ladder shows a trend a law may follow (the `flags` thresholds min_snr and min_monotone)."""
+    return {k: config["flags"][k] for k in ("min_snr", "min_monotone")}

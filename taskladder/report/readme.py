@@ -55,17 +55,23 @@ def _at(predictions: pd.DataFrame, target: str) -> pd.DataFrame:
     return p
 
 
+def _flags(value) -> str:
+    return ", ".join(value.split(";")) if isinstance(value, str) else ""
+
+
 def paper(results: Path) -> str:
     p = _at(pd.read_csv(results / "olmo-paper" / "predictions.csv"), "7B-4T").set_index(["method", "task"])
-    lines = ["| task | `two_step` | paper Fig. 2 | `ensemble` | actual | `ensemble` flags |", "|---|---|---|---|---|---|"]
+    lines = ["| task | `two_step` | paper Fig. 2 | `two_step` flags | `ensemble` | actual | `ensemble` flags |",
+             "|---|---|---|---|---|---|---|"]
     for task, name in NAMES.items():
         two, ens = p.loc[("two_step", task)], p.loc[("ensemble", task)]
-        flags = ", ".join(str(ens.flags).split(";")) if isinstance(ens.flags, str) else ""
-        lines.append(f"| {name} | {_interval(two)} | {PAPER_FIG2[task]} | {_interval(ens)} | {_pts(ens.actual_acc)} | "
-                     f"{flags} |")
+        lines.append(f"| {name} | {_interval(two)} | {PAPER_FIG2[task]} | {_flags(two['flags'])} | {_interval(ens)} | "
+                     f"{_pts(ens.actual_acc)} | {_flags(ens['flags'])} |")
     two, ens = p.loc["two_step"], p.loc["ensemble"]
-    lines += ["", f"Mean absolute error: `two_step` {two['error'].abs().mean():.2f} points, `ensemble` "
-                  f"{ens['error'].abs().mean():.2f}; the ensemble's 90% intervals hold the actual on "
+    worst = two["error"].abs().sort_values(ascending=False).index[:2]
+    lines += ["", f"Mean absolute error: `two_step` {two['error'].abs().mean():.2f} points (largest: "
+                  + ", ".join(f"{NAMES[t]} {two.loc[t, 'error']:+.1f}" for t in worst)
+                  + f"), `ensemble` {ens['error'].abs().mean():.2f}. The ensemble's 90% intervals hold the actual on "
                   f"{int(ens['covered'].sum())} of {len(ens)} tasks, median width {ens['width'].median():.1f} "
                   f"points; the target lies {ens['distance'].iloc[0]:.2f} decades of compute beyond the ladder's "
                   "largest run."]
@@ -120,13 +126,12 @@ def coverage(results: Path) -> str:
 def tiny(results: Path) -> str:
     p = pd.read_csv(results / "tiny" / "predictions.csv")
     p = p[p["method"] == "ensemble"]
-    lines = ["| task | predicted | 90% interval | actual | error | predictable |", "|---|---|---|---|---|---|"]
+    lines = ["| task | predicted | 90% interval | actual | error | flags |", "|---|---|---|---|---|---|"]
     for row in p.itertuples():
-        flags = row.flags if isinstance(row.flags, str) else ""
+        predicted = np.isfinite(row.pred_acc)
         lines.append(f"| {row.task} | {_pts(row.pred_acc) or '—'} | "
-                     f"{_pts(row.pred_lo)}–{_pts(row.pred_hi) if np.isfinite(row.pred_hi) else ''} | "
-                     f"{_pts(row.actual_acc)} | {100 * (row.pred_acc - row.actual_acc):+.1f} | "
-                     f"{'no: at chance' if 'at_chance' in flags else 'yes'} |")
+                     f"{f'{_pts(row.pred_lo)}–{_pts(row.pred_hi)}' if predicted else '—'} | {_pts(row.actual_acc)} | "
+                     f"{f'{100 * (row.pred_acc - row.actual_acc):+.1f}' if predicted else '—'} | {_flags(row.flags)} |")
     return "\n".join(lines)
 
 
@@ -137,7 +142,7 @@ def planner(results: Path) -> str:
 
 BLOCKS = {"paper": paper, "paper-methods": paper_methods, "weightings": weightings, "coverage": coverage,
           "tiny": tiny, "planner": planner}
-MARK = re.compile(r"(<!-- readme:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /readme:(?P=name) -->)", re.S)
+MARK = re.compile(r"<!-- readme:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /readme:(?P=name) -->", re.S)
 
 
 def render(results: Path, names=None) -> dict[str, str]:
@@ -165,7 +170,11 @@ def differences(text: str, rendered: dict[str, str]) -> dict[str, str]:
 
 
 def write(text: str, rendered: dict[str, str]) -> str:
-    return MARK.sub(lambda m: m.group(1) + rendered.get(m["name"], m["body"]) + m.group(4), text)
+    def block(m):
+        body = rendered.get(m["name"], m["body"]).strip("\n")
+        return f"<!-- readme:{m['name']} -->\n{body}\n<!-- /readme:{m['name']} -->"
+
+    return MARK.sub(block, text)
 
 
 def main(argv=None) -> int:

@@ -124,6 +124,22 @@ class Experiment(PlanPart):
             for wc in wildcards:
                 yield rule, wc, self.job(rule)(wc)
 
+    def footprint(self) -> dict:
+        """What a config makes the workflow do: every job's params by (rule, wildcards), each rule family's
+        resources, and the outputs (`changed` compares two)."""
+        return {"jobs": {(rule, tuple(sorted(vars(wc).items()))): params for rule, wc, params in self.jobs()},
+                "resources": self.resources, "outputs": set(self.outputs)}
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    """The rules (and "resources:FAMILY", "outputs") whose jobs two footprints plan differently: a job added, dropped
+    or with other params (Snakemake reruns it), a family's resources, the set of outputs."""
+    jobs = before["jobs"].keys() | after["jobs"].keys()
+    out = {key[0] for key in jobs if before["jobs"].get(key) != after["jobs"].get(key)}
+    families = before["resources"].keys() | after["resources"].keys()
+    out |= {f"resources:{f}" for f in families if before["resources"].get(f) != after["resources"].get(f)}
+    return out | ({"outputs"} if before["outputs"] != after["outputs"] else set())
+
 
 # rule -> the function of its `job` param (the rules read EXP.job(rule); Experiment.jobs enumerates them)
 JOBS = {

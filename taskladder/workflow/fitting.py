@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from taskladder.analyses.summary import ANALYSIS_TABLES, TABLES, SummaryJob
 from taskladder.base.params import canonical
 from taskladder.fit.ensemble import EnsembleJob, members
-from taskladder.fit.methods import FitJob, fit_options
+from taskladder.fit.methods import FitJob, evidence_options, fit_options
 from taskladder.workflow.imports import ImportPlan
 from taskladder.workflow.layout import PlanPart
 from taskladder.workflow.runs import Runs
@@ -25,10 +25,9 @@ HEADLINE_METHODS = ("ensemble", "two_step")  # the report's first page leads wit
 def fit_job(config: dict, method: str, targets: dict[str, dict], group: str | None = None) -> FitJob:
     """The job of fitting `method` (the workflow's and `taskladder fit`'s): its definition, the tasks, the fit and
     interval options, the targets (name -> n, d, flops and the run that measures it where named otherwise)."""
-    evidence = {k: config["flags"][k] for k in ("min_snr", "min_monotone")}
     return FitJob(method=method, spec=config["methods"][method], tasks=list(config["fit"]["tasks"]),
-                  options=fit_options(config), intervals=config["intervals"], evidence=evidence, targets=targets,
-                  group=group)
+                  options=fit_options(config), intervals=config["intervals"], evidence=evidence_options(config),
+                  targets=targets, group=group)
 
 
 def ensemble_job(config: dict, method: str, group: str | None = None) -> EnsembleJob:
@@ -159,7 +158,7 @@ class FitPlan(PlanPart):
         return canonical({"method_name": cve["method"], "method": self.methods.get(cve["method"]),
                           "target": self.cve_target, "spec": target.spec() if target else None,
                           "orders": cve["orders"], "tasks": self.tasks, "intervals": self.config["intervals"],
-                          "evidence": {k: self.config["flags"][k] for k in ("min_snr", "min_monotone")},
+                          "evidence": evidence_options(self.config),
                           "options": self.options | {"multistart": cve["multistart"]},
                           "figures": self.config["figures"]})
 

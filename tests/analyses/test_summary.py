@@ -3,7 +3,7 @@ tables summarised on its own ladder."""
 
 import pandas as pd
 import pytest
-from conftest import intervals
+from conftest import EVIDENCE, intervals
 
 from taskladder.analyses.summary import (
     ANALYSIS_TABLES,
@@ -33,7 +33,7 @@ def grouped(tmp_path_factory):
     inputs = {"ladder": [folder / "ladder.csv"]}
     for group, rows in ladder.groupby("group"):
         result = run_method("two_step", paper_methods()["two_step"], rows.drop(columns="group"), {"3B": TARGET},
-                            ["piqa"], OPTIONS, intervals(draws=8))
+                            ["piqa"], OPTIONS, intervals(draws=8), EVIDENCE)
         for table in ("predictions", "fits", "backtest", "calibration"):
             inputs.setdefault(table, []).append(folder / f"{table}-{group}.csv")
             write_csv(getattr(result, table).assign(group=group), inputs[table][-1])
@@ -48,6 +48,8 @@ def test_each_group_is_summarised_on_its_own_ladder(grouped, tmp_path):
     outputs = {name: tmp_path / f"{name}.csv" for name in (*TABLES, *ANALYSIS_TABLES)}
     out = run_summary_job(job, inputs, outputs)
     for name, path in outputs.items():
+        if name == "ensemble_weights":  # no ensemble among the methods: an empty table
+            continue
         written = pd.read_csv(path)
         assert sorted(written["group"].unique()) == ["noisy", "web"], name
     predictions = out["predictions"].set_index("group")

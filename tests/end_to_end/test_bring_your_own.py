@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, intervals
+from conftest import EVIDENCE, ROOT, intervals
 from test_workflow import (
     SNAKEMAKE,
     planned_jobs,
@@ -45,8 +45,6 @@ from taskladder.synthetic.truth import (
     true_task_loss,
 )
 from taskladder.workflow.experiment import plan
-
-EVIDENCE = {"min_snr": 5.0, "min_monotone": 0.8}  # the flags' defaults: when a ladder shows a trend
 
 SWEEP = yaml.safe_load((ROOT / "configs" / "sweep-example.yaml").read_text())
 

@@ -14,9 +14,8 @@ PROBE = """
 import sys
 import numpy as np, pandas as pd
 from taskladder.base.config import load_config
-from taskladder.fit.methods import fit_options
+from taskladder.fit.methods import evidence_options, fit_options, run_method
 from taskladder.imports.tables import read_olmo_ladder
-from taskladder.fit.methods import run_method
 shuffle, logs = sys.argv[1] == "shuffle", sys.argv[2]
 tasks = ["csqa", "openbookqa"]
 config = load_config(sys.argv[3])
@@ -31,7 +30,7 @@ out, results = [], {}
 intervals = {**config["intervals"], "draws": 4}
 for method in ("taskce", "single_step"):
     r = results[method] = run_method(method, config["methods"][method], ladder, {"7B-4T": target}, tasks,
-                                     fit_options(config), intervals, {"min_snr": 5.0, "min_monotone": 0.8})
+                                     fit_options(config), intervals, evidence_options(config))
     out += [r.predictions, r.backtest.drop(columns=["covered"]), r.calibration]
 from taskladder.fit.ensemble import combine, scales
 cat = lambda t: pd.concat([getattr(r, t) for r in results.values()], ignore_index=True)

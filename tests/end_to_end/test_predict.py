@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, intervals
+from conftest import EVIDENCE, ROOT, intervals
 
 from taskladder.base.config import load_config
 from taskladder.fit import laws
@@ -16,8 +16,6 @@ from taskladder.imports.tables import read_olmo_ladder
 from taskladder.synthetic.ladders import write_example
 from taskladder.synthetic.truth import TARGET, TRUE_LAWS, true_accuracy, true_task_loss
 from taskladder.workflow.experiment import plan
-
-EVIDENCE = {"min_snr": 5.0, "min_monotone": 0.8}  # the flags' defaults: when a ladder shows a trend
 
 # paper Figure 2: chained predictions for 7B-4T, accuracy points
 FIGURE2 = {"mmlu": 48.4, "hellaswag": 82.5, "arc_challenge": 51.5, "arc_easy": 76.6, "piqa": 81.2, "csqa": 75.7,

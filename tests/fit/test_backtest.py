@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import intervals
+from conftest import EVIDENCE, intervals
 from test_intervals import OPTIONS, TARGET, synthetic_ladder
 
 from taskladder.base.config import paper_methods
@@ -73,7 +73,6 @@ def test_backtests_read_no_target_data():
     assert full.backtest["covered"].isin([True, False]).all()
 
 
-EVIDENCE = {"min_snr": 5.0, "min_monotone": 0.8}
 
 
 def test_a_ladder_too_small_for_backtests_still_gets_its_figures(tmp_path):

@@ -2,15 +2,13 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import intervals
+from conftest import EVIDENCE, intervals
 from test_intervals import OPTIONS, TARGET, synthetic_ladder
 
 from taskladder.base.config import paper_methods
 from taskladder.fit import ensemble
 from taskladder.fit.calibration import ErrorModel
 from taskladder.fit.methods import run_method
-
-EVIDENCE = {"min_snr": 5.0, "min_monotone": 0.8}
 
 
 def backtests(preds: dict[str, list], actual: list, origins: int = 4) -> pd.DataFrame:

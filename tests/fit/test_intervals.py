@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import EVIDENCE
 from conftest import intervals as interval_options
 
 from taskladder.base.config import paper_methods, validate
@@ -53,7 +54,6 @@ def test_resamples_keep_every_size_and_are_the_same_for_every_method():
     assert not np.array_equal(other.ladder_counts, a.ladder_counts)
 
 
-EVIDENCE = {"min_snr": 5.0, "min_monotone": 0.8}
 
 
 def test_intervals_contain_the_prediction_and_widen_with_distance():

@@ -4,7 +4,7 @@ column where the ladder is a group's), targets measured by their own run or anot
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import intervals
+from conftest import EVIDENCE, intervals
 
 from taskladder.base.config import paper_methods, validate
 from taskladder.base.files import write_csv
@@ -33,7 +33,7 @@ def files(tmp_path_factory):
 def job(**changes) -> FitJob:
     options = fit_options(validate({"experiment": "t", "fit": {"multistart": 2}}))
     spec = {"method": "two_step", "spec": paper_methods()["two_step"], "tasks": ["piqa"], "options": options,
-            "intervals": intervals(draws=8), "targets": {"3B-1xC": {**TARGET, "run": "big-run"}}}
+            "intervals": intervals(draws=8), "evidence": EVIDENCE, "targets": {"3B-1xC": {**TARGET, "run": "big-run"}}}
     return FitJob(**{**spec, **changes})
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import intervals
+from conftest import EVIDENCE, intervals
 
 from taskladder.base.config import defaults
 from taskladder.fit import predictability
@@ -111,7 +111,7 @@ def test_an_experiment_without_targets_still_gets_its_tables():
 
     metrics = synthetic_ladder(["piqa"], seed=0)
     result = run_method("two_step", paper_methods()["two_step"], metrics, {}, ["piqa"], OPTIONS, intervals(draws=10),
-                        {"min_snr": 5.0, "min_monotone": 0.8})
+                        EVIDENCE)
     out = summary.summary({"two_step": {k: getattr(result, k) for k in ("fits", "predictions", "backtest", "calibration")}},
                          metrics, {"two_step": paper_methods()["two_step"]}, ["piqa"], OPTIONS,
                           defaults("flags"))

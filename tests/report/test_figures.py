@@ -4,7 +4,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import intervals
+from conftest import EVIDENCE, intervals
 
 from taskladder.base.config import paper_methods
 from taskladder.fit.methods import run_method
@@ -25,7 +25,7 @@ def method_fixture():
     options = {"final_checkpoints": 5, "target_checkpoints": 1, "drop_first": 0.1, "window": 5,
                "huber_delta": 1e-3, "multistart": 2, "minima_rtol": 1e-3, "seed": 0}
     result = run_method("two_step", paper_methods()["two_step"], ladder, {"3B": {**TARGET, "metrics": measured}},
-                        ["piqa", "hellaswag"], options, intervals(draws=8))
+                        ["piqa", "hellaswag"], options, intervals(draws=8), EVIDENCE)
     result.predictions["flags"] = ["", "wide_interval"]
     return result, ladder
 

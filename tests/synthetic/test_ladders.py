@@ -7,13 +7,13 @@ import pytest
 
 from taskladder.imports.tables import read_olmo_ladder
 from taskladder.synthetic.ladders import (
+    SWEEP_GROUPS,
     isoflop_truth,
     ladder_truth,
     sweep_truth,
     write_example,
 )
 from taskladder.synthetic.truth import (
-    GROUPS,
     SIZES,
     TARGET,
     true_accuracy,
@@ -44,7 +44,7 @@ def test_seeds_and_groups_name_their_runs():
 
 def test_sweeps_are_one_final_model_per_run():
     sweep = sweep_truth()
-    assert sweep.groupby(["run", "task"]).size().eq(1).all() and set(sweep["group"]) == set(GROUPS)
+    assert sweep.groupby(["run", "task"]).size().eq(1).all() and set(sweep["group"]) == set(SWEEP_GROUPS)
     assert sweep["run"].nunique() == 3 * (16 + 1)  # every recipe's ladder and its 3B model
     iso = isoflop_truth(("piqa",), budgets=(1e19,), per_budget=3, groups=("web",))
     np.testing.assert_allclose(iso["flops"], 1e19, rtol=1e-3)  # each at its budget

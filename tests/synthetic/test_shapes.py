@@ -3,7 +3,7 @@ known ones."""
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import intervals
+from conftest import EVIDENCE, intervals
 
 from taskladder.analyses.groups import group_comparison
 from taskladder.base.config import paper_methods, validate
@@ -98,7 +98,7 @@ def fit_two_step(ladder: pd.DataFrame, tasks) -> pd.DataFrame:
     name, n, d = TARGET
     options = fit_options(validate({"experiment": "test"})) | {"multistart": 0}
     return run_method("two_step", paper_methods()["two_step"], ladder, {name: {"n": n, "d": d, "metrics": None}},
-                      list(tasks), options, intervals(draws=0), {"min_snr": 5.0, "min_monotone": 0.8}).predictions
+                      list(tasks), options, intervals(draws=0), EVIDENCE).predictions
 
 
 def test_an_imported_table_predicts_the_known_target(tmp_path):
@@ -150,7 +150,7 @@ def test_a_ladder_with_nothing_to_extrapolate_gives_no_wild_prediction(kind):
     best = best.groupby("task").max()
     for method in ("two_step", "flops", "single_step"):
         result = run_method(method, cfg["methods"][method], metrics, spots, list(tasks), fit_options(cfg),
-                            cfg["intervals"], {"min_snr": 5.0, "min_monotone": 0.8})
+                            cfg["intervals"], EVIDENCE)
         p = result.predictions
         if kind == "chance":
             assert p["pred_acc"].isna().all() and p["note"].str.startswith("at chance").all(), method
