@@ -174,6 +174,19 @@ def _read_parquet(path: Path, keep) -> pd.DataFrame:
         raise InputError(f"{path}: not a readable parquet file ({e})") from None
 
 
+def _json_object(path: Path, number: int, line: bytes) -> dict:
+    try:
+        record = json.loads(line)
+    except UnicodeDecodeError:
+        raise _utf8_error(path, "jsonl") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: line {number}: not JSON ({e.msg})") from None
+    if not isinstance(record, dict):
+        text = line.decode("utf-8", "replace").strip()
+        raise InputError(f"{path}: line {number}: expected a JSON object, found {text[:60]!r}")
+    return record
+
+
 def _read_jsonl(path: Path, keep) -> pd.DataFrame:
     """JSON lines: only the keys kept, each value as JSON typed it (a key a line lacks: None)."""
     values: dict[str, list] = {}
@@ -181,22 +194,12 @@ def _read_jsonl(path: Path, keep) -> pd.DataFrame:
     index = []
     with open(path, "rb") as f:
         for i, line in enumerate(f):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except UnicodeDecodeError:
-                raise _utf8_error(path, "jsonl") from None
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}: line {i + 1}: not JSON ({e.msg})") from None
-            if not isinstance(record, dict):
-                text = line.decode("utf-8", "replace").strip()
-                raise InputError(f"{path}: line {i + 1}: expected a JSON object, found {text[:60]!r}")
-            for k, v in record.items():
-                if keep is None or keep(k):
-                    values.setdefault(k, []).append(v)
-                    at.setdefault(k, []).append(len(index))
-            index.append(i)
+            if line.strip():
+                for k, v in _json_object(path, i + 1, line).items():
+                    if keep is None or keep(k):
+                        values.setdefault(k, []).append(v)
+                        at.setdefault(k, []).append(len(index))
+                index.append(i)
     if not index:
         raise InputError(f"{path}: empty file (no JSON lines)")
     columns = {}

@@ -12,7 +12,7 @@ import pandas as pd
 from taskladder.base.metrics_table import InputError
 from taskladder.imports.entry import METRICS
 from taskladder.imports.files import Rows
-from taskladder.imports.values import check_json_numbers, empty, parse
+from taskladder.imports.values import check_json_numbers, empty, found, parse
 
 
 def template(spec: dict, metric: str, task: str) -> list[str] | None:
@@ -73,9 +73,9 @@ def _range(raw: pd.DataFrame, column: str, f: dict, spec: dict, rows: Rows) -> n
     values = parse(cells)
     bad = np.flatnonzero(np.isnan(values))
     if bad.size:
-        found = "an empty cell" if empty(cells.iloc[bad[:1]])[0] else repr(cells.iloc[bad[0]])
+        cell = "an empty cell" if empty(cells.iloc[bad[:1]])[0] else found(cells.iloc[bad[0]])
         raise InputError(f"{rows.path}: {rows.label(raw.index[bad[0]])}, column '{column}': expected a number to "
-                         f"compare with imported.{spec['name']}.filters.{column} {f}, found {found}"
+                         f"compare with imported.{spec['name']}.filters.{column} {f}, found {cell}"
                          + (f" ({bad.size} such cells in this column)" if bad.size > 1 else ""))
     return (values >= f.get("min", -np.inf)) & (values <= f.get("max", np.inf))
 

@@ -32,6 +32,15 @@ def empty(series: pd.Series) -> np.ndarray:
     return (series.isna() | series.astype(str).str.strip().isin(EMPTY)).to_numpy()
 
 
+def found(cell) -> str:
+    """A cell as an error message quotes it: text as it is in the file, a number, or an empty cell."""
+    if cell is None or (isinstance(cell, (float, np.floating)) and np.isnan(cell)):
+        return "an empty cell"
+    if isinstance(cell, (float, np.floating, int, np.integer)) and not isinstance(cell, bool):
+        return f"{cell:g}"
+    return repr(cell)
+
+
 def _json_number(value) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
@@ -77,7 +86,7 @@ def numbers(raw: pd.DataFrame, column: str, rows: Rows, required: bool = True) -
         i = np.flatnonzero(bad)
         more = f" ({i.size} bad cells in this column)" if i.size > 1 else ""
         raise InputError(f"{rows.path}: {rows.label(raw.index[i[0]])}, column '{column}': expected a finite number, "
-                         f"found {cells.iloc[i[0]]!r}{more}")
+                         f"found {found(cells.iloc[i[0]])}{more}")
     return values
 
 
@@ -107,12 +116,13 @@ def _percent(values: np.ndarray, raw, column: str, rows: Rows, where: str) -> np
     if finite.size and finite.max() <= 1:
         raise InputError(f"{rows.path}: column '{column}': every value is at most 1 (largest {finite.max():g}) "
                          f"but {where} is percent; is it a fraction? set {where}: fraction")
-    small = np.flatnonzero((values > 0) & (values <= 1))
-    if small.size:  # and others above 1: fractions and percent in one column
-        a, b = small[0], np.flatnonzero(values > 1)[0]
-        raise InputError(f"{rows.path}: {rows.label(raw.index[a])}, column '{column}': expected percent ({where} is "
-                         f"percent; {rows.label(raw.index[b])} holds {values[b]:g}), found {values[a]:g}, a fraction's "
-                         f"scale ({small.size} such cells in this column); expected one scale in a column")
+    small, large = np.flatnonzero((values > 0) & (values <= 1)), np.flatnonzero(values > 1)
+    if small.size:  # and large ones: fractions and percent in one column
+        a, b = (small[0], large[0]) if small.size <= large.size else (large[0], small[0])
+        raise InputError(f"{rows.path}: {rows.label(raw.index[a])}, column '{column}': expected percent on one scale in "
+                         f"the column ({where} is percent), found {values[a]:g} here and {values[b]:g} at "
+                         f"{rows.label(raw.index[b])}: fractions and percent mixed ({small.size} values in (0, 1], "
+                         f"{large.size} above 1)")
     return values / 100
 
 
