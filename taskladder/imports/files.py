@@ -88,11 +88,17 @@ def _utf8_error(path: Path, fmt: str) -> InputError:
     return InputError(f"{path}: not UTF-8 text; expected a UTF-8 {fmt.upper()} file")
 
 
+def _decoded(lines):
+    """Lines of bytes as text, one at a time (a header is decoded, not the rows after it); a BOM dropped."""
+    for i, line in enumerate(lines):
+        yield line.decode("utf-8-sig" if i == 0 else "utf-8")
+
+
 def _csv_header(path: Path, fmt: str, sep: str) -> tuple[list[str], int]:
     """The header's names, and the rows before the data (blank lines, then the header)."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f, delimiter=sep)
+        with open(path, "rb") as f:
+            reader = csv.reader(_decoded(f), delimiter=sep)
             header = next((row for row in reader if row), None)
             skip = reader.line_num
     except UnicodeDecodeError:
@@ -148,8 +154,8 @@ def _read_csv(path: Path, fmt: str, keep, numeric) -> pd.DataFrame:
             bad.clear()
             _stream_csv(path, sep, skip, names, chosen, text, threads=False, invalid=invalid)
             row = bad[0]
-            raise InputError(f"{path}: line {row.number + skip}: expected {row.expected_columns} fields as in the "
-                             f"header, found {row.actual_columns} ({row.text[:60]!r})")
+            raise InputError(f"{path}: row {row.number - skip + 1}: expected {row.expected_columns} fields as in the "
+                             f"header, found {row.actual_columns} ({row.text[:60]!r})")  # rows as Rows counts them
         infinite = {i for k, i in enumerate(chosen)
                     if i not in text and pc.all(pc.is_finite(table.column(k))).as_py() is False}
         if not infinite:
