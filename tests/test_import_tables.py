@@ -25,7 +25,7 @@ from taskladder.imports.entry import (
     UNITS,
     check_entry,
 )
-from taskladder.imports.sources import Digest, digest
+from taskladder.imports.sources import Digest, digest, import_table
 from taskladder.imports.tables import entry_chunks, read_entry, read_olmo_ladder
 from taskladder.synthetic.ladders import ladder_truth
 from taskladder.synthetic.shapes import table_for, write_table
@@ -397,8 +397,9 @@ def test_columns_the_entry_does_not_map_are_never_read(tmp_path, monkeypatch, su
     assert m.query("task == 'piqa'")["acc"].tolist() == [0.6, 0.65, 0.7]
 
 
-def test_a_big_table_is_assembled_a_slice_of_runs_at_a_time(tmp_path):
-    """Slices of whole runs, in the order of their names: together the table as a whole, to the bit and digest."""
+def test_a_big_table_is_assembled_a_slice_of_runs_at_a_time(tmp_path, monkeypatch):
+    """Slices of whole runs, in the order of their names: together the table as a whole, to the bit and digest; the
+    import job writes its group's rows a slice at a time."""
     truth = ladder_truth(("piqa", "boolq"), checkpoints=4, seeds=[0, 1], groups=("web", "curated"))
     entry = {"file": "t.csv", "columns": {"run": "run", "n": "n", "tokens": "tokens", "step": "step", "group": "g"},
              "metrics": {"acc": "{task}_acc", "task_loss": "{task}_bpb"}, "tasks": ["piqa", "boolq"]}
@@ -411,3 +412,12 @@ def test_a_big_table_is_assembled_a_slice_of_runs_at_a_time(tmp_path):
     for s in slices:
         sliced.update(s)
     assert sliced.hexdigest() == digest(whole) and len(whole) == len(truth)
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 50)
+    web = whole[whole["group"] == "web"]
+    job = {"entry": "t", "spec": entry, "base_dir": str(tmp_path), "group": "web", "digest": digest(web)}
+    assert import_table(job, tmp_path / "web.csv") == {"runs": web["run"].nunique(), "checkpoints": len(web) // 2,
+                                                      "tasks": 2}
+    assert (tmp_path / "web.csv").read_text() == web.to_csv(index=False)
+    with pytest.raises(InputError, match=r"imported\.t: t\.csv changed since the workflow started; run it again"):
+        import_table({**job, "digest": digest(whole)}, tmp_path / "all.csv")
+    assert not (tmp_path / "all.csv").exists()

@@ -280,7 +280,7 @@ def _slices(run: pd.Series, per_row: int, limit: int) -> Iterator[np.ndarray]:
 
 
 def metric_chunks(raw: pd.DataFrame, spec: dict, rows: Rows, tasks: list[str] | None = None,
-                  limit: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+                  limit: int | None = None) -> Iterator[pd.DataFrame]:
     """A read table (one row per checkpoint, or per checkpoint and task) -> the long metrics table, in slices of
     whole runs in the order of their names (concatenated: the table sorted by run, task and step). Every value is
     checked before the first slice; each slice's runs are checked as it is assembled."""
@@ -297,7 +297,7 @@ def metric_chunks(raw: pd.DataFrame, spec: dict, rows: Rows, tasks: list[str] | 
     parts = _leaves(raw, spec, tasks, rows)
     wide = not spec["columns"]["task"]
     del raw  # what is left of it is in keys and parts
-    for inside in _slices(keys["run"], len(parts) if wide else 1, limit):
+    for inside in _slices(keys["run"], len(parts) if wide else 1, limit or CHUNK_ROWS):
         yield _assemble(keys, parts, inside, spec, tasks, rows)
 
 
@@ -325,7 +325,7 @@ def _read(name: str, entry: dict, base_dir, tasks) -> tuple[pd.DataFrame, dict, 
 
 
 def entry_chunks(name: str, entry: dict, base_dir: str | Path | None = None, tasks: list[str] | None = None,
-                 limit: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+                 limit: int | None = None) -> Iterator[pd.DataFrame]:
     """`read_entry`'s table in slices of whole runs (`metric_chunks`): for tables of millions of rows."""
     yield from metric_chunks(*_read(name, entry, base_dir, tasks), tasks, limit)
 
