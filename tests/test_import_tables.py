@@ -3,6 +3,7 @@ import hashlib
 import json
 import math
 from contextlib import contextmanager
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -421,3 +422,13 @@ def test_a_big_table_is_assembled_a_slice_of_runs_at_a_time(tmp_path, monkeypatc
     with pytest.raises(InputError, match=r"imported\.t: t\.csv changed since the workflow started; run it again"):
         import_table({**job, "digest": digest(whole)}, tmp_path / "all.csv")
     assert not (tmp_path / "all.csv").exists()
+
+
+@pytest.mark.parametrize("threads", [True, False])  # one thread: as in a workflow job (OMP_NUM_THREADS=1)
+def test_a_column_of_numbers_with_other_cells_is_read_as_text(tmp_path, monkeypatch, threads):
+    monkeypatch.setattr(files, "_stream_csv", partial(files._stream_csv, threads=threads))
+    write(tmp_path, sweep_frame(lm=[3.0, "", 2.5], boolq_bpb=[0.7, " 0.65", 0.6]))
+    m = read_entry("sweep", dict(SWEEP, metrics={**SWEEP["metrics"], "lm_loss": "lm"}, optional=["lm_loss"]),
+                   base_dir=tmp_path)
+    assert m.query("task == 'boolq'")["task_loss"].tolist() == [0.7, 0.65, 0.6]
+    assert m.query("task == 'piqa'")["lm_loss"].fillna(0).tolist() == [3.0, 0, 2.5]

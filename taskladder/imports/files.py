@@ -143,7 +143,7 @@ def _read_csv(path: Path, fmt: str, keep, numeric) -> pd.DataFrame:
         try:
             table = _stream_csv(path, sep, skip, names, chosen, text, invalid=invalid)
         except pa.ArrowInvalid as e:
-            column = re.match(r"In CSV column #(\d+): CSV conversion error to double", str(e))
+            column = re.match(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to double", str(e))
             if column and int(column.group(1)) not in text:  # a cell that is not a number: read the column as text
                 text.add(int(column.group(1)))
                 continue
