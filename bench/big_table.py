@@ -3,7 +3,7 @@ per task and metric, and columns no config maps (free text, W&B bookkeeping), as
 
     python bench/big_table.py OUT_DIR [--runs 2000] [--checkpoints 500] [--format csv|parquet|tsv|jsonl]
 
-Writes OUT_DIR/big.<format> (2,016 runs x 496 checkpoints = 999,936 rows by default, about 220 MB as CSV) and
+Writes OUT_DIR/big.<format> (2,016 runs x 500 checkpoints = 1,008,000 rows by default, 201 MB as CSV) and
 OUT_DIR/config.yaml, a workflow config that imports it (`taskladder check --configfile OUT_DIR/config.yaml`,
 `snakemake -n --configfile OUT_DIR/config.yaml`). The rows are `taskladder.synthetic.ladders.ladder_truth`'s
 (sizes x data multiples x seeds x groups), written chunk by chunk in the shape `ENTRY` reads

@@ -11,7 +11,8 @@ working directory (`TASKLADDER_CACHE`: another folder, or `off`) and used again 
 - a *result* record, keyed by that content digest, the spec and the code's version, holds the summary: a file that
   was touched, copied or rewritten with the same bytes is hashed (about 1 s for 200 MB), not read again.
 
-A table whose stat changed while it was read is not recorded. Failed checks are not recorded (the next start reads
+A table whose stat changed while it was read is not recorded, nor an lm-eval output directory (a folder of small
+files, read each time). Failed checks are not recorded (the next start reads
 the table again and says what is wrong). Records are written atomically (temporary file and rename), so that
 concurrent starts never read half a record; the folder keeps the newest `KEEP` records of each kind.
 """
