@@ -3,7 +3,8 @@
     python bench/table_check.py [--dir DIR] [--runs 2000] [--checkpoints 500] [--base 33ff54d] [--no-base]
 
 Writes the table (`bench/big_table.py`; about 1 million rows, 200 MB as CSV) and a workflow config that imports it
-into DIR (default: a temporary folder), unless they are there already. Then, each in a fresh working folder and
+into DIR (default: a temporary folder, removed at the end, as are the working folders), unless they are there
+already. Then, each in a fresh working folder and
 measured by `/usr/bin/time -v` (wall time, peak RSS):
 
 - `taskladder check` by the `--base` commit (its files from `git archive`; the importer before tables were read in
@@ -54,7 +55,11 @@ def main(argv=None) -> None:
     parser.add_argument("--base", default="33ff54d", help="the commit to compare with")
     parser.add_argument("--no-base", action="store_true", help="measure this checkout only")
     args = parser.parse_args(argv)
-    scratch = Path(tempfile.mkdtemp(prefix="table-check-"))
+    with tempfile.TemporaryDirectory(prefix="table-check-") as scratch:
+        run(args, Path(scratch))
+
+
+def run(args, scratch: Path) -> None:
     folder = args.dir or scratch / "table"
     config = folder / "config.yaml"
     if not config.exists():
