@@ -105,30 +105,52 @@ def _check_values(path: Path, frame: pd.DataFrame) -> None:
                              lambda r, i: f", column '{c}': expected {expected}, found {_raw(path, i, c)}")
 
 
+def _check_run(path: Path, run, rows: pd.DataFrame) -> None:
+    if rows["n"].nunique() > 1:
+        raise InputError(f"{path}: run {run}: column 'n' holds {sorted(rows['n'].unique().tolist())}; expected one "
+                         "parameter count per run")
+    tokens = rows.groupby("step", sort=True)["tokens"]
+    first, last = tokens.min(), tokens.max()
+    down = np.flatnonzero(first.to_numpy()[1:] < last.to_numpy()[:-1])
+    if down.size:
+        a, b = last.index[down[0]], first.index[down[0] + 1]
+        raise InputError(f"{path}: run {run}: tokens go down from {last[a]:g} at step {a:g} to {first[b]:g} at step "
+                         f"{b:g}; expected tokens non-decreasing with step")
+    tasks = set(rows["task"])
+    counts = rows.groupby("step", sort=True).size()
+    if (counts != len(tasks)).any():
+        step = counts.index[int(np.flatnonzero(counts.to_numpy() != len(tasks))[0])]
+        found = set(rows.loc[rows["step"] == step, "task"])
+        raise InputError(f"{path}: run {run}, step {step:g}: no rows for task(s) {sorted(tasks - found)}; "
+                         "expected one row per task at every step")
+
+
+def _bad_runs(frame: pd.DataFrame) -> pd.Series:
+    """Per run (in the order runs first appear), whether it breaks a rule of `_check_run`: all runs at once."""
+    by_run = frame.groupby("run", sort=False)
+    bad = by_run["n"].nunique() > 1
+    steps = frame.groupby(["run", "step"], sort=True)
+    tokens = steps["tokens"].agg(["min", "max"])
+    same_run = tokens.index.get_level_values(0)[1:] == tokens.index.get_level_values(0)[:-1]
+    down = same_run & (tokens["min"].to_numpy()[1:] < tokens["max"].to_numpy()[:-1])
+    runs_down = set(tokens.index.get_level_values(0)[1:][down])
+    counts = steps.size()
+    tasks = by_run["task"].nunique()
+    short = counts.to_numpy() != tasks.reindex(counts.index.get_level_values(0)).to_numpy()
+    runs_short = set(counts.index.get_level_values(0)[short])
+    return bad | bad.index.isin(list(runs_down | runs_short))
+
+
 def check_runs(path: Path, frame: pd.DataFrame) -> None:
     """One row per (run, task, step), one N per run, tokens non-decreasing with step, every task at every step."""
     dup = frame.duplicated(["run", "task", "step"])
     if dup.any():
         raise _row_error(path, frame, dup,
                          lambda r, i: f": duplicate (run, task, step) = ({r['run']}, {r['task']}, {r['step']:g})")
-    for run, rows in frame.groupby("run", sort=False):
-        if rows["n"].nunique() > 1:
-            raise InputError(f"{path}: run {run}: column 'n' holds {sorted(rows['n'].unique().tolist())}; expected one "
-                             "parameter count per run")
-        tokens = rows.groupby("step", sort=True)["tokens"]
-        first, last = tokens.min(), tokens.max()
-        down = np.flatnonzero(first.to_numpy()[1:] < last.to_numpy()[:-1])
-        if down.size:
-            a, b = last.index[down[0]], first.index[down[0] + 1]
-            raise InputError(f"{path}: run {run}: tokens go down from {last[a]:g} at step {a:g} to {first[b]:g} at step "
-                             f"{b:g}; expected tokens non-decreasing with step")
-        tasks = set(rows["task"])
-        counts = rows.groupby("step", sort=True).size()
-        if (counts != len(tasks)).any():
-            step = counts.index[int(np.flatnonzero(counts.to_numpy() != len(tasks))[0])]
-            found = set(rows.loc[rows["step"] == step, "task"])
-            raise InputError(f"{path}: run {run}, step {step:g}: no rows for task(s) {sorted(tasks - found)}; "
-                             "expected one row per task at every step")
+    bad = _bad_runs(frame)
+    if bad.any():  # the first run that breaks a rule, checked again on its own for the message
+        run = bad.index[np.flatnonzero(bad.to_numpy())[0]]
+        _check_run(path, run, frame[(frame["run"] == run).to_numpy()])
 
 
 def read_metrics(paths) -> pd.DataFrame:

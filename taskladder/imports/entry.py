@@ -121,16 +121,20 @@ def _positive(value, key: str, integer: bool = False):
     return int(value) if integer else value
 
 
-def check_entry(name: str, entry: dict) -> dict:
-    """Validate one `imported` entry and return it complete: its preset's keys under its own, every key
-    present. Raises ConfigError naming the key (``imported.<name>.<key>``), what was expected and found."""
-    key = f"imported.{name}"
-    entry = _mapping(entry, key)
+def _known_keys(key: str, entry: dict, spec: dict) -> None:
     unknown = sorted(set(entry) - set(ENTRY_KEYS))
     if unknown:
         _fail(key, f"unknown key(s) {unknown}; expected among {list(ENTRY_KEYS)}")
+
+
+def _file(key: str, entry: dict, spec: dict) -> None:
     if not isinstance(entry.get("file"), (str, Path)) or not str(entry["file"]):
         _fail(f"{key}.file", f"expected a table's path or an lm-eval output directory, found {entry.get('file')!r}")
+
+
+def _preset(key: str, entry: dict, spec: dict) -> None:
+    """The preset (named, or implied by the entry's form) with the entry's keys over its own, mappings merged key
+    by key."""
     preset = entry.get("preset")
     if preset is None and entry.get("format") == "lm_eval":
         preset = "lm_eval"
@@ -138,11 +142,13 @@ def check_entry(name: str, entry: dict) -> dict:
         preset = "olmo_ladder"  # the original form {file, n}: one OLMo-ladder CSV per run
     if preset is not None and preset not in PRESETS:
         _fail(f"{key}.preset", f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
-    spec = {k: v for k, v in PRESETS.get(preset, {}).items()}
-    for k, v in entry.items():  # the entry's keys over the preset's; mappings merged key by key
+    spec.update(PRESETS.get(preset, {}))
+    for k, v in entry.items():
         spec[k] = {**spec[k], **v} if isinstance(spec.get(k), dict) and isinstance(v, dict) else v
-    spec["preset"], spec["name"], spec["file"] = preset, name, str(entry["file"])
+    spec["preset"], spec["name"], spec["file"] = preset, key.removeprefix("imported."), str(entry["file"])
 
+
+def _format(key: str, entry: dict, spec: dict) -> None:
     fmt = spec.get("format") or FORMATS.get(Path(spec["file"]).suffix.lower())
     if fmt not in (*FORMATS.values(), "lm_eval"):
         _fail(f"{key}.format", f"cannot tell the format of {spec['file']!r}; give format: one of "
@@ -151,6 +157,8 @@ def check_entry(name: str, entry: dict) -> dict:
     if "manifest" in spec and fmt != "lm_eval":
         _fail(f"{key}.manifest", "only an lm-eval output directory (format: lm_eval) has a manifest")
 
+
+def _columns(key: str, entry: dict, spec: dict) -> None:
     columns = _mapping(spec.get("columns"), f"{key}.columns")
     for k, v in columns.items():
         if k not in COLUMN_KEYS:
@@ -160,9 +168,13 @@ def check_entry(name: str, entry: dict) -> dict:
         elif v is not None and (not isinstance(v, str) or not v):
             _fail(f"{key}.columns.{k}", f"expected a column name, found {v!r}")
     spec["columns"] = {k: columns.get(k) for k in COLUMN_KEYS}
-    for k, column in (("n", "n"), ("seed", "seed"), ("group", "group")):
-        if spec.get(k) is not None and columns.get(column) and fmt != "lm_eval":
-            _fail(f"{key}.{k}", f"given both as a constant and as columns.{column}; give one")
+
+
+def _constants(key: str, entry: dict, spec: dict) -> None:
+    """n, seed and group: a constant of the entry or a column, not both; n one or the other."""
+    for k in ("n", "seed", "group"):
+        if spec.get(k) is not None and spec["columns"][k] and spec["format"] != "lm_eval":
+            _fail(f"{key}.{k}", f"given both as a constant and as columns.{k}; give one")
     if spec.get("n") is not None:
         spec["n"] = _positive(spec["n"], f"{key}.n", integer=True)
     if spec.get("seed") is not None and (not isinstance(spec["seed"], int) or isinstance(spec["seed"], bool)):
@@ -171,11 +183,16 @@ def check_entry(name: str, entry: dict) -> dict:
         _fail(f"{key}.group", f"expected a group name, found {spec['group']!r}")
     if spec.get("n") is None and not spec["columns"]["n"]:
         _fail(f"{key}", "no n: give n (non-embedding parameters) or columns.n")
+
+
+def _tokens_per_step(key: str, entry: dict, spec: dict) -> None:
     tps = spec.get("tokens_per_step")
     if tps is not None and not isinstance(tps, str):
         _positive(tps, f"{key}.tokens_per_step")
     spec["tokens_per_step"] = tps
 
+
+def _metrics(key: str, entry: dict, spec: dict) -> None:
     metrics = _mapping(spec.get("metrics"), f"{key}.metrics")
     for k in metrics:
         if k not in METRICS:
@@ -183,6 +200,9 @@ def check_entry(name: str, entry: dict) -> dict:
     spec["metrics"] = {k: _strings(v, f"{key}.metrics.{k}") for k, v in metrics.items()}
     if not spec["metrics"]:
         _fail(f"{key}.metrics", f"no metric mapped; give a column template for at least one of {list(METRICS)}")
+
+
+def _overrides(key: str, entry: dict, spec: dict) -> None:
     overrides = _mapping(spec.get("overrides"), f"{key}.overrides")
     spec["overrides"] = {}
     for task, over in overrides.items():
@@ -190,6 +210,9 @@ def check_entry(name: str, entry: dict) -> dict:
             if k not in METRICS:
                 _fail(f"{key}.overrides.{task}.{k}", f"unknown metric; expected among {list(METRICS)}")
             spec["overrides"].setdefault(task, {})[k] = _strings(v, f"{key}.overrides.{task}.{k}")
+
+
+def _task_names(key: str, entry: dict, spec: dict) -> None:
     task_names = _mapping(spec.get("task_names"), f"{key}.task_names")
     if not all(isinstance(v, str) and v for v in task_names.values()):
         _fail(f"{key}.task_names", f"expected task name -> its name in the file, found {task_names!r}")
@@ -197,13 +220,18 @@ def check_entry(name: str, entry: dict) -> dict:
         _fail(f"{key}.task_names", f"two tasks share a name in the file: {task_names!r}")
     spec["task_names"] = dict(task_names)
 
+
+def _tasks(key: str, entry: dict, spec: dict) -> None:
     tasks = spec.get("tasks")
     if tasks is not None and (not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks)
                               or len(set(tasks)) < len(tasks)):
         _fail(f"{key}.tasks", f"expected a list of distinct task names, found {tasks!r}")
-    if tasks is None and fmt != "lm_eval" and not spec["columns"]["task"]:
+    if tasks is None and spec["format"] != "lm_eval" and not spec["columns"]["task"]:
         _fail(f"{key}.tasks", "required: the table has one column per task (no columns.task), so name the tasks")
     spec["tasks"] = tasks
+
+
+def _aggregates(key: str, entry: dict, spec: dict) -> None:
     aggregates = _mapping(spec.get("aggregates"), f"{key}.aggregates")
     for task, parts in aggregates.items():
         parts = _mapping(parts, f"{key}.aggregates.{task}")
@@ -213,21 +241,24 @@ def check_entry(name: str, entry: dict) -> dict:
             _positive(w, f"{key}.aggregates.{task}.{part}")
     spec["aggregates"] = aggregates
 
+
+def _optional(key: str, entry: dict, spec: dict) -> None:
     optional = spec.get("optional") or []
     allowed = (*METRICS, "step", "tokens", "flops")
     if not isinstance(optional, list) or any(o not in allowed for o in optional):
         _fail(f"{key}.optional", f"expected a list among {list(allowed)}, found {optional!r}")
     spec["optional"] = list(optional)
 
+
+def _units(key: str, entry: dict, spec: dict) -> None:
+    """Each unit known; a loss per token converts to the contract's per byte (or back) only with bytes_per_token."""
     units = _mapping(spec.get("units"), f"{key}.units")
     for k, v in units.items():
         if k in UNITS:
             if v not in UNITS[k]:
                 _fail(f"{key}.units.{k}", f"unknown unit {v!r}; expected one of {list(UNITS[k])}")
-        elif k in SCALES:
+        elif k in (*SCALES, "bytes_per_token"):
             _positive(v, f"{key}.units.{k}")
-        elif k == "bytes_per_token":
-            _positive(v, f"{key}.units.bytes_per_token")
         else:
             _fail(f"{key}.units.{k}", f"unknown key; expected among {[*UNITS, *SCALES, 'bytes_per_token']}")
     spec["units"] = {**CONTRACT_UNITS, **{k: 1 for k in SCALES}, **units}
@@ -236,6 +267,8 @@ def check_entry(name: str, entry: dict) -> dict:
             _fail(f"{key}.units.{metric}", f"{units[metric]} converts to the contract's {CONTRACT_UNITS[metric]} only "
                                            "with units.bytes_per_token")
 
+
+def _filters(key: str, entry: dict, spec: dict) -> None:
     filters = _mapping(spec.get("filters"), f"{key}.filters")
     for column, f in filters.items():
         if isinstance(f, dict) and (not f or set(f) - {"min", "max"}
@@ -244,10 +277,29 @@ def check_entry(name: str, entry: dict) -> dict:
         if isinstance(f, list) and not f:
             _fail(f"{key}.filters.{column}", "an empty list keeps no row")
     spec["filters"] = filters
+
+
+def _flags(key: str, entry: dict, spec: dict) -> None:
     spec["sparse"] = bool(spec.get("sparse", False))
     spec["ladder"] = bool(spec.get("ladder", True))
     for k in ("n", "seed", "group"):
         spec.setdefault(k, None)
+
+
+# the checks of an entry, in order, each of one concern: check(key, entry, spec) reads the entry and fills in the
+# spec (the preset's keys first, then each key checked and completed); the first to fail names its key
+ENTRY_CHECKS = (_known_keys, _file, _preset, _format, _columns, _constants, _tokens_per_step, _metrics, _overrides,
+                _task_names, _tasks, _aggregates, _optional, _units, _filters, _flags)
+
+
+def check_entry(name: str, entry: dict) -> dict:
+    """Validate one `imported` entry and return it complete: its preset's keys under its own, every key
+    present. Raises ConfigError naming the key (``imported.<name>.<key>``), what was expected and found."""
+    key = f"imported.{name}"
+    entry = _mapping(entry, key)
+    spec: dict = {}
+    for check in ENTRY_CHECKS:
+        check(key, entry, spec)
     return spec
 
 

@@ -48,119 +48,62 @@ Accuracy is lm-eval's ``acc_norm`` (else ``acc``). Task loss (bits per byte of t
 ``taskladder.metrics``) and TaskCE come from the per-sample log-likelihoods where lm-eval logged them
 (``--log_samples``); without them they are empty and ``missing_metrics`` says so.
 
-Every value is checked for meaning: accuracy in [0, 1], losses finite and > 0, n and tokens > 0,
-tokens non-decreasing with step within a run, no duplicated (run, step, task). Errors name the file,
-the row (a CSV's row counts its header line as row 1; parquet rows count from 1; JSONL lines count
-from 1) and the column, or the config key (``ConfigError``)."""
+- ``filters``: per column, a value or a list of values (rows whose cell equals one are kept; an empty
+  cell equals none), or a range ``{min, max}`` (bounds included; every cell must be a number: an
+  empty or non-numeric cell is neither in nor out of the range, an error).
+
+Only the columns an entry maps are read (its ``columns``, ``filters``, ``tokens_per_step`` and the
+metric columns of its tasks): the others are never parsed, whatever they hold. A column that is read
+and whose name the header (or a parquet schema) holds twice is an error, as is a CSV row with more or
+fewer fields than the header. In JSONL, a number is a JSON number: a string such as "0.5", a
+boolean or an array where a number is expected is an error.
+
+Every value is checked for meaning: accuracy in [0, 1] (declared ``percent``: in [0, 100] and on one
+scale in a column, not fractions at some rows and percent at others), losses finite and > 0, n and
+tokens > 0, tokens non-decreasing with step within a run, no duplicated (run, step, task). Errors
+name the file, the row (a CSV's row counts its header line as row 1; parquet rows count from 1;
+JSONL lines count from 1) and the column, or the config key (``ConfigError``).
+
+The long table is assembled a slice of runs at a time (`entry_chunks`), so that memory stays
+bounded; its values are checked on the whole table first."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import reduce
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from taskladder.base.metrics_table import METRIC_COLUMNS, InputError
-from taskladder.imports.entry import METRICS, PER_TASK, check_entry, loss_factor
+from taskladder.imports.entry import METRICS, PER_TASK, check_entry
 from taskladder.imports.files import Rows, read_table
 from taskladder.imports.lm_eval_dirs import lm_eval_table
+from taskladder.imports.selection import (
+    available_tasks,
+    columns_read,
+    filtered,
+    leaves,
+    numeric_columns,
+    task_rows,
+    template,
+    with_metrics,
+)
+from taskladder.imports.values import check, convert, names, numbers
+
+CHUNK_ROWS = 250_000  # rows of the long table assembled at a time (about 35 MB)
 
 
-def _empty(series: pd.Series) -> np.ndarray:
-    return (series.isna() | series.astype(str).str.strip().isin(["", "nan", "NaN", "None", "null"])).to_numpy()
-
-
-def _numbers(raw: pd.DataFrame, column: str, rows: Rows, required: bool = True) -> np.ndarray:
-    """A column as floats; a non-numeric cell, or an empty one where `required`, names file, row and column."""
-    if column not in raw.columns:
-        raise InputError(f"{rows.path}: missing column '{column}'")
-    cells = raw[column]
-    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
-    if bad.any() and not required:  # an empty cell of an optional column is a missing value
-        bad[bad] = ~_empty(cells[bad])
-    if bad.any():
-        i = np.flatnonzero(bad)
-        more = f" ({i.size} bad cells in this column)" if i.size > 1 else ""
-        raise InputError(f"{rows.path}: {rows.label(raw.index[i[0]])}, column '{column}': expected a finite number, "
-                         f"found {cells.iloc[i[0]]!r}{more}")
-    return values
-
-
-def _check(ok: np.ndarray, raw: pd.DataFrame, values, column: str, rows: Rows, expected: str) -> None:
-    bad = np.flatnonzero(~ok & ~np.isnan(values))
-    if bad.size:
-        i = bad[0]
-        raise InputError(f"{rows.path}: {rows.label(raw.index[i])}, column '{column}': {expected}, found {values[i]:g}"
-                         + (f" ({bad.size} such cells in this column)" if bad.size > 1 else ""))
-
-
-def _keep(raw: pd.DataFrame, filters: dict, rows: Rows) -> pd.DataFrame:
-    for column, f in filters.items():
-        if column not in raw.columns:
-            raise InputError(f"{rows.path}: missing column '{column}' (used in filters)")
-        cells = raw[column]
-        if isinstance(f, dict):
-            values = pd.to_numeric(cells, errors="coerce")
-            mask = values.between(f.get("min", -np.inf), f.get("max", np.inf))
-        else:
-            wanted = f if isinstance(f, list) else [f]
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in wanted):
-                mask = pd.to_numeric(cells, errors="coerce").isin(wanted)
-            else:
-                mask = cells.astype(str).isin([str(v) for v in wanted])
-        raw = raw[mask.to_numpy()]
-    if raw.empty:
-        raise InputError(f"{rows.path}: no rows left after the filters {filters}")
-    return raw
-
-
-def _template(spec: dict, metric: str, task: str) -> list[str] | None:
-    templates = spec["overrides"].get(task, {}).get(metric, spec["metrics"].get(metric))
+def _metric(raw: pd.DataFrame, spec: dict, metric: str, task: str, rows: Rows) -> tuple[np.ndarray | None, str | None]:
+    """One metric of one task in the contract's unit, and the column it came from (None, None: not in the table)."""
+    templates = template(spec, metric, task)
     if templates is None:
-        return None
-    name = spec["task_names"].get(task, task)
-    return [t.format(task=name) for t in templates]
-
-
-def _convert(values: np.ndarray, metric: str, spec: dict, raw, column: str, rows: Rows) -> np.ndarray:
-    """Values in their declared unit -> the contract's unit, checked for meaning."""
-    units = spec["units"]
-    unit = units[metric]
-    where = f"imported.{spec['name']}.units.{metric}"
-    if metric in ("acc", "acc_mc"):
-        if unit == "percent":
-            _check((values >= 0) & (values <= 100), raw, values, column, rows, "expected a percent in [0, 100]")
-            finite = values[np.isfinite(values)]
-            if finite.size and finite.max() <= 1:
-                raise InputError(f"{rows.path}: column '{column}': every value is at most 1 (largest {finite.max():g}) "
-                                 f"but {where} is percent; is it a fraction? set {where}: fraction")
-            return values / 100
-        _check(values <= 1, raw, values, column, rows, f"accuracy above 1 but {where} is fraction; if the column holds "
-                                                       f"percent, set {where}: percent")
-        _check(values >= 0, raw, values, column, rows, "expected an accuracy in [0, 1]")
-        return values
-    if unit == "log_prob":
-        _check(values <= 0, raw, values, column, rows, f"expected a log-probability <= 0 ({where} is log_prob; "
-                                                       "set nats if the column holds the TaskCE itself)")
-        values = -values
-    else:
-        factor = loss_factor(metric, unit, units.get("bytes_per_token"))
-        if factor != 1.0:
-            values = values * factor
-    _check(values > 0, raw, values, column, rows, "expected a loss > 0")
-    return values
-
-
-def _metric(raw: pd.DataFrame, spec: dict, metric: str, task: str, rows: Rows) -> tuple[np.ndarray, str | None]:
-    """One metric of one task in the contract's unit, and the column it came from (None: not in the table)."""
-    templates = _template(spec, metric, task)
-    if templates is None:
-        return np.full(len(raw), np.nan), None
+        return None, None
     column = next((c for c in templates if c in raw.columns), None)
     if column is None:
         if metric in spec["optional"]:
-            return np.full(len(raw), np.nan), None
+            return None, None
         if spec["format"] == "lm_eval" and metric in ("task_loss", "task_ce"):
             raise InputError(f"{rows.path}: no {metric} of task '{task}': it is computed from the per-sample "
                              "log-likelihoods, which lm-eval writes with --log_samples (samples_*.jsonl)")
@@ -169,19 +112,8 @@ def _metric(raw: pd.DataFrame, spec: dict, metric: str, task: str, rows: Rows) -
                          + (f" (nor {templates[1:]})" if len(templates) > 1 else "")
                          + f"; the entry imported.{spec['name']} maps it there")
     required = metric not in spec["optional"]
-    values = _numbers(raw, column, rows, required=required)
-    return _convert(values, metric, spec, raw, column, rows), column
-
-
-def _names(raw: pd.DataFrame, column: str, rows: Rows, what: str) -> pd.Series:
-    """A column of names (runs, groups); an empty cell names file, row and column."""
-    if column not in raw.columns:
-        raise InputError(f"{rows.path}: missing column '{column}' (the {what})")
-    empty = _empty(raw[column])
-    if empty.any():
-        raise InputError(f"{rows.path}: {rows.label(raw.index[np.flatnonzero(empty)[0]])}, column '{column}': "
-                         f"expected a {what}, found an empty cell")
-    return raw[column].astype(str)
+    values = numbers(raw, column, rows, required=required)
+    return convert(values, metric, spec, raw, column, rows), column
 
 
 def _keys(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
@@ -190,22 +122,22 @@ def _keys(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
     present = lambda k: cols[k] and (cols[k] in raw.columns or k not in optional)  # noqa: E731
     out = pd.DataFrame(index=raw.index)
     if cols["run"]:
-        names = [cols["run"]] if isinstance(cols["run"], str) else cols["run"]
-        out["run"] = pd.concat([_names(raw, c, rows, "run name") for c in names], axis=1).agg("-".join, axis=1)
+        columns = [cols["run"]] if isinstance(cols["run"], str) else cols["run"]
+        out["run"] = reduce(lambda a, b: a + "-" + b, [names(raw, c, rows, "run name") for c in columns])
     else:
         out["run"] = spec["name"]
 
     if cols["n"]:
-        n = _numbers(raw, cols["n"], rows) * units["n"]
-        _check(n > 0, raw, n, cols["n"], rows, "expected n (non-embedding parameters) > 0")
+        n = numbers(raw, cols["n"], rows) * units["n"]
+        check(n > 0, raw, n, cols["n"], rows, "expected n (non-embedding parameters) > 0")
         out["n"] = np.rint(n).astype(np.int64)
     else:
         out["n"] = np.int64(spec["n"])
     tps = spec["tokens_per_step"]
-    per_step = lambda: _numbers(raw, tps, rows) if isinstance(tps, str) else np.full(len(raw), float(tps))  # noqa: E731
-    step = _numbers(raw, cols["step"], rows) if present("step") else None
+    per_step = lambda: numbers(raw, tps, rows) if isinstance(tps, str) else np.full(len(raw), float(tps))  # noqa: E731
+    step = numbers(raw, cols["step"], rows) if present("step") else None
     if present("tokens"):
-        tokens = _numbers(raw, cols["tokens"], rows) * units["tokens"]
+        tokens = numbers(raw, cols["tokens"], rows) * units["tokens"]
     elif step is not None and tps is not None:
         tokens = step * per_step()
     else:
@@ -217,64 +149,56 @@ def _keys(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
         else:  # one checkpoint per run: its step is unknown
             step = np.zeros(len(raw))
     # the initial checkpoint (step 0) has seen no tokens; every other has
-    _check((tokens > 0) | ((tokens == 0) & (step == 0)), raw, tokens, cols["tokens"] or "tokens", rows,
-           "expected tokens > 0 (0 only at step 0)")
-    _check((step >= 0) & (step == np.round(step)), raw, step, cols["step"] or "step", rows,
-           "expected a whole step >= 0")
+    check((tokens > 0) | ((tokens == 0) & (step == 0)), raw, tokens, cols["tokens"] or "tokens", rows,
+          "expected tokens > 0 (0 only at step 0)")
+    check((step >= 0) & (step == np.round(step)), raw, step, cols["step"] or "step", rows, "expected a whole step >= 0")
     out["step"], out["tokens"] = step.astype(np.int64), np.rint(tokens).astype(np.int64)
     if present("flops"):
-        flops = _numbers(raw, cols["flops"], rows) * units["flops"]
-        _check(flops > 0, raw, flops, cols["flops"], rows, "expected FLOPs > 0")
+        flops = numbers(raw, cols["flops"], rows) * units["flops"]
+        check(flops > 0, raw, flops, cols["flops"], rows, "expected FLOPs > 0")
     else:
         flops = 6.0 * out["n"].to_numpy() * tokens
     out["flops"] = flops
     if cols["seed"]:
-        seed = _numbers(raw, cols["seed"], rows)
-        _check(seed == np.round(seed), raw, seed, cols["seed"], rows, "expected a whole seed")
+        seed = numbers(raw, cols["seed"], rows)
+        check(seed == np.round(seed), raw, seed, cols["seed"], rows, "expected a whole seed")
         out["seed"] = seed.astype(np.int64)
     elif spec.get("seed") is not None:
         out["seed"] = np.int64(spec["seed"])
     if cols["group"]:
-        out["group"] = _names(raw, cols["group"], rows, "group name")
+        out["group"] = names(raw, cols["group"], rows, "group name")
     elif spec.get("group") is not None:
         out["group"] = spec["group"]
     return out
 
 
-def _available_tasks(raw: pd.DataFrame, spec: dict, rows: Rows) -> list[str]:
-    if spec["tasks"] is not None:
-        return list(spec["tasks"])
-    in_file = {v: k for k, v in spec["task_names"].items()}
-    if spec["columns"]["task"]:
-        if spec["columns"]["task"] not in raw.columns:
-            raise InputError(f"{rows.path}: missing column '{spec['columns']['task']}' (the task)")
-        names = raw[spec["columns"]["task"]].astype(str).unique()
-    else:  # lm-eval: every task of the results files
-        names = sorted({c.split("/", 1)[0] for c in raw.columns if "/" in c})
-    return [in_file.get(t, t) for t in names] + [a for a in spec["aggregates"] if a not in names]
-
-
-def _task_rows(raw: pd.DataFrame, spec: dict, task: str) -> pd.DataFrame:
-    column = spec["columns"]["task"]
-    if not column:
-        return raw
-    return raw[(raw[column].astype(str) == spec["task_names"].get(task, task)).to_numpy()]
-
-
-def _leaf(raw: pd.DataFrame, keys: pd.DataFrame, spec: dict, task: str, rows: Rows, seen: dict) -> pd.DataFrame:
-    """One task (not an aggregate): its rows' keys and metrics."""
-    part = _task_rows(raw, spec, task)
-    frame = keys.loc[part.index].copy()
-    frame["task"] = task
-    for metric in METRICS:
-        frame[metric], column = _metric(part, spec, metric, task, rows)
-        if column and metric in PER_TASK and not spec["columns"]["task"]:
-            if (metric, column) in seen:
-                raise InputError(f"{rows.path}: column '{column}' is mapped to {metric} of both task "
-                                 f"'{seen[metric, column]}' and task '{task}'; put {{task}} in the template of "
-                                 f"imported.{spec['name']}.metrics.{metric} or give overrides")
-            seen[metric, column] = task
-    return frame
+def _leaves(raw: pd.DataFrame, spec: dict, tasks: list[str], rows: Rows) -> dict[str, tuple]:
+    """Per task read from columns: the positions of its rows, and each metric's values there (None: not in the
+    table), checked. A column every task reads (lm_loss) is read once."""
+    out, seen, shared = {}, {}, {}
+    for task in dict.fromkeys(leaves(spec, tasks)):
+        at = task_rows(raw, spec, task)
+        part = raw if len(at) == len(raw) else raw.iloc[at]
+        metrics = {}
+        for metric in METRICS:
+            key = (metric, tuple(template(spec, metric, task) or ()))
+            if part is raw and metric not in PER_TASK and key in shared:
+                metrics[metric] = shared[key]
+                continue
+            metrics[metric], column = _metric(part, spec, metric, task, rows)
+            if part is raw and metric not in PER_TASK:
+                shared[key] = metrics[metric]
+            if column and metric in PER_TASK and not spec["columns"]["task"]:
+                if (metric, column) in seen:
+                    raise InputError(f"{rows.path}: column '{column}' is mapped to {metric} of both task "
+                                     f"'{seen[metric, column]}' and task '{task}'; put {{task}} in the template of "
+                                     f"imported.{spec['name']}.metrics.{metric} or give overrides")
+                seen[metric, column] = task
+        if not len(at):
+            raise InputError(f"{rows.path}: no rows of task '{spec['task_names'].get(task, task)}' in column "
+                             f"'{spec['columns']['task']}'")
+        out[task] = at, metrics
+    return out
 
 
 def _aggregate(task: str, parts: dict, frames: dict, rows: Rows) -> pd.DataFrame:
@@ -311,52 +235,83 @@ def _check_runs(frame: pd.DataFrame, spec: dict, rows: Rows) -> None:
             hint = f"; without a step column (imported.{spec['name']}.columns.step) each run has one checkpoint"
         raise InputError(f"{rows.path}: duplicate step {first['step']} in {rows.labels(same['_row'])} (run "
                          f"'{first['run']}', task '{first['task']}'); each checkpoint must appear once{hint}")
-    for (run, task), part in frame.groupby(["run", "task"], sort=False):
-        part = part.sort_values("step", kind="stable")
-        drop = np.flatnonzero(np.diff(part["tokens"].to_numpy()) < 0)
-        if drop.size:
-            a, b = part.iloc[drop[0]], part.iloc[drop[0] + 1]
-            raise InputError(f"{rows.path}: run '{run}': tokens decrease with step, {a['tokens']} at step "
-                             f"{a['step']} ({rows.label(a['_row'])}) then {b['tokens']} at step {b['step']} "
-                             f"({rows.label(b['_row'])})")
+    group = frame.groupby(["run", "task"], sort=False).ngroup().to_numpy()  # in the order they first appear
+    order = np.lexsort((frame["step"].to_numpy(), group))  # stable: by group, then step
+    tokens = frame["tokens"].to_numpy()[order]
+    drop = np.flatnonzero((np.diff(tokens) < 0) & (np.diff(group[order]) == 0))
+    if drop.size:
+        a, b = frame.iloc[order[drop[0]]], frame.iloc[order[drop[0] + 1]]
+        raise InputError(f"{rows.path}: run '{a['run']}': tokens decrease with step, {a['tokens']} at step "
+                         f"{a['step']} ({rows.label(a['_row'])}) then {b['tokens']} at step {b['step']} "
+                         f"({rows.label(b['_row'])})")
 
 
-def table_metrics(raw: pd.DataFrame, spec: dict, rows: Rows, tasks: list[str] | None = None) -> pd.DataFrame:
-    """A read table (one row per checkpoint, or per checkpoint and task) -> the long metrics table."""
-    raw = _keep(raw, spec["filters"], rows)
-    available = _available_tasks(raw, spec, rows)
-    tasks = list(tasks) if tasks is not None else available
-    unknown = [t for t in tasks if t not in available]
-    if unknown:
-        source = f"preset {spec['preset']}" if spec["preset"] else f"imported.{spec['name']}"
-        raise InputError(f"unknown task name(s) {unknown} for {source} ({rows.path}); known: {available}")
-    leaves = [p for t in tasks for p in spec["aggregates"].get(t, {t: 1})]
-    if spec["sparse"]:  # rows with no metric value are not checkpoints
-        columns = {c for t in leaves for m in METRICS for c in (_template(spec, m, t) or []) if c in raw.columns}
-        raw = raw[~np.logical_and.reduce([_empty(raw[c]) for c in columns] or [np.zeros(len(raw), bool)])]
-        if raw.empty:
-            raise InputError(f"{rows.path}: no row holds a value of the mapped metrics")
-    keys = _keys(raw, spec, rows).assign(_row=raw.index)
-    frames, seen = {}, {}
-    for task in dict.fromkeys(leaves):
-        frames[task] = _leaf(raw, keys, spec, task, rows, seen)
-        if frames[task].empty:
-            raise InputError(f"{rows.path}: no rows of task '{spec['task_names'].get(task, task)}' in column "
-                             f"'{spec['columns']['task']}'")
+def _assemble(keys: pd.DataFrame, parts: dict, inside: np.ndarray, spec: dict, tasks: list[str], rows: Rows
+              ) -> pd.DataFrame:
+    """The long table of the key rows `inside` (every row of the runs they hold), checked and sorted."""
+    frames = {}
+    for task, (at, metrics) in parts.items():
+        chosen = inside[at]
+        frame = keys.iloc[at[chosen]].assign(task=task)
+        for metric in METRICS:
+            values = metrics[metric]
+            frame[metric] = np.full(len(frame), np.nan) if values is None else values[chosen]
+        frames[task] = frame
     out = [_aggregate(t, spec["aggregates"][t], frames, rows) if t in spec["aggregates"] else frames[t] for t in tasks]
     frame = pd.concat(out, ignore_index=True)
+    del frames, out
     _check_runs(frame, spec, rows)
     extra = ["flops", "acc_mc"] + [c for c in ("seed", "group") if c in frame.columns]
     frame = frame[METRIC_COLUMNS + extra]
     return frame.sort_values(["run", "task", "step"], kind="stable").reset_index(drop=True)
 
 
-def read_entry(name: str, entry: dict, base_dir: str | Path | None = None, tasks: list[str] | None = None
-               ) -> pd.DataFrame:
-    """Every run an `imported` entry holds, as the long metrics table (io.METRIC_COLUMNS + flops, acc_mc, and seed
-    and group where the entry has them). A relative `file` is read from `base_dir`. `tasks`: the tasks to import
-    (default: every task the entry holds); a task it does not hold is an error. Metrics the source lacks are empty
-    (see `missing_metrics`)."""
+def _slices(run: pd.Series, per_row: int, limit: int) -> Iterator[np.ndarray]:
+    """Which key rows each slice holds: whole runs, in the order of their names, about `limit` long rows each."""
+    codes, names_ = pd.factorize(run, sort=True)
+    if len(run) * per_row <= limit:
+        yield np.ones(len(run), bool)
+        return
+    ends = np.cumsum(np.bincount(codes, minlength=len(names_)) * per_row)
+    bounds = np.unique(np.searchsorted(ends, np.arange(limit, ends[-1], limit), side="right"))
+    for lo, hi in zip([0, *bounds], [*bounds, len(names_)]):
+        if hi > lo:
+            yield (codes >= lo) & (codes < hi)
+
+
+def metric_chunks(raw: pd.DataFrame, spec: dict, rows: Rows, tasks: list[str] | None = None,
+                  limit: int | None = None) -> Iterator[pd.DataFrame]:
+    """A read table (one row per checkpoint, or per checkpoint and task) -> the long metrics table, in slices of
+    whole runs in the order of their names (concatenated: the table sorted by run, task and step). Every value is
+    checked before the first slice; each slice's runs are checked as it is assembled."""
+    raw = filtered(raw, spec, rows)
+    available = available_tasks(raw, spec, rows)
+    tasks = list(tasks) if tasks is not None else available
+    unknown = [t for t in tasks if t not in available]
+    if unknown:
+        source = f"preset {spec['preset']}" if spec["preset"] else f"imported.{spec['name']}"
+        raise InputError(f"unknown task name(s) {unknown} for {source} ({rows.path}); known: {available}")
+    if spec["sparse"]:  # rows with no metric value are not checkpoints
+        raw = with_metrics(raw, spec, rows, tasks)
+    keys = _keys(raw, spec, rows).assign(_row=raw.index)
+    parts = _leaves(raw, spec, tasks, rows)
+    wide = not spec["columns"]["task"]
+    del raw  # what is left of it is in keys and parts
+    for inside in _slices(keys["run"], len(parts) if wide else 1, limit or CHUNK_ROWS):
+        yield _assemble(keys, parts, inside, spec, tasks, rows)
+
+
+def table_metrics(raw: pd.DataFrame, spec: dict, rows: Rows, tasks: list[str] | None = None) -> pd.DataFrame:
+    """A read table (one row per checkpoint, or per checkpoint and task) -> the long metrics table."""
+    return _concat(metric_chunks(raw, spec, rows, tasks))
+
+
+def _concat(chunks) -> pd.DataFrame:
+    chunks = list(chunks)
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+
+
+def _read(name: str, entry: dict, base_dir, tasks) -> tuple[pd.DataFrame, dict, Rows]:
     spec = check_entry(name, entry)
     path = Path(spec["file"])
     if base_dir is not None and not path.is_absolute():
@@ -365,8 +320,23 @@ def read_entry(name: str, entry: dict, base_dir: str | Path | None = None, tasks
         raw, rows = lm_eval_table(path, spec)
         spec = {**spec, "n": None, "columns": {**spec["columns"], **{k: k for k in ("group", "seed") if k in raw}}}
     else:
-        raw, rows = read_table(path, spec["format"])
-    return table_metrics(raw, spec, rows, tasks)
+        raw, rows = read_table(path, spec["format"], keep=columns_read(spec, tasks), numeric=numeric_columns(spec))
+    return raw, spec, rows
+
+
+def entry_chunks(name: str, entry: dict, base_dir: str | Path | None = None, tasks: list[str] | None = None,
+                 limit: int | None = None) -> Iterator[pd.DataFrame]:
+    """`read_entry`'s table in slices of whole runs (`metric_chunks`): for tables of millions of rows."""
+    yield from metric_chunks(*_read(name, entry, base_dir, tasks), tasks, limit)
+
+
+def read_entry(name: str, entry: dict, base_dir: str | Path | None = None, tasks: list[str] | None = None
+               ) -> pd.DataFrame:
+    """Every run an `imported` entry holds, as the long metrics table (io.METRIC_COLUMNS + flops, acc_mc, and seed
+    and group where the entry has them). A relative `file` is read from `base_dir`. `tasks`: the tasks to import
+    (default: every task the entry holds); a task it does not hold is an error. Metrics the source lacks are empty
+    (see `missing_metrics`)."""
+    return _concat(entry_chunks(name, entry, base_dir, tasks))
 
 
 def missing_metrics(frame: pd.DataFrame) -> dict[str, list[str]]:

@@ -704,3 +704,29 @@ def test_a_log_with_accuracy_in_percent_is_refused(workdir, capsys):
     code, err = run_cli(["import", log, "--run", "190M-1xC", "--n", "190354176", "-o", workdir / "m.csv"], capsys)
     assert code == 2 and str(log) in err and re.search(r"row 2, column 'eval/downstream/\w+': .*accuracy", err), err
     assert not (workdir / "m.csv").exists()
+
+# ---- imported tables: an ambiguous cell stops `taskladder check`, naming file, row and column ---------------------
+TABLE = "model,params,tokens,piqa_acc,piqa_bpb\na,1e8,2e9,60,1.1\nb,2e8,4e9,65,1.0\nc,4e8,8e9,70,0.9\n"
+ROW = '{{"model": "{}", "params": {}, "tokens": 2e9, "piqa_acc": {}, "piqa_bpb": 1.0}}\n'
+AMBIGUOUS = {  # the table (its suffix, its text), the entry's changes -> the message
+    "a column read, named twice": ("csv", TABLE.replace("piqa_bpb", "piqa_acc"), {}, (
+        r"t\.csv: row 1, column 'piqa_acc': expected each column name once, found it twice \(columns 4 and 5\)")),
+    "a JSON string for a number": ("jsonl", ROW.format("a", 1e8, 60) + ROW.format("b", 2e8, '"65"'), {}, (
+        r"t\.jsonl: line 2, column 'piqa_acc': expected a number, found the JSON string \"65\"")),
+    "fractions and percent in a column": ("csv", TABLE.replace(",65,", ",0.65,"), {}, (
+        r"t\.csv: row 3, column 'piqa_acc': expected percent on one scale .*, found 0\.65 here and 60 at row 2")),
+    "a range filter's empty cell": ("csv", TABLE.replace("c,4e8", "c,"), {"filters": {"params": {"max": 3e8}}}, (
+        r"t\.csv: row 4, column 'params': expected a number to compare with .*params.*, found an empty cell")),
+}
+
+
+@pytest.mark.parametrize("suffix, text, changes, message", AMBIGUOUS.values(), ids=list(AMBIGUOUS))
+def test_an_ambiguous_table(suffix, text, changes, message, workdir, capsys):
+    (workdir / f"t.{suffix}").write_text(text)
+    entry = {"file": f"t.{suffix}", "columns": {"run": "model", "n": "params", "tokens": "tokens"}, "tasks": ["piqa"],
+             "metrics": {"acc": "{task}_acc", "task_loss": "{task}_bpb"}, "units": {"acc": "percent"}, **changes}
+    (workdir / "bad.yaml").write_text(yaml.safe_dump({"experiment": "t", "imported": {"t": entry}, "methods": {
+        "two_step": {}}, "targets": {"7B": {"n": 6887575552, "d": 3945065873408}}, "fit": {"tasks": ["piqa"]}}))
+    code, err = run_cli(["check", "--configfile", workdir / "bad.yaml"], capsys)
+    assert code == 2 and re.search(message, err) and err.count("\n") == 1 and "Traceback" not in err, err
+    assert (workdir / f"t.{suffix}").read_text() == text and not (workdir / "results" / "t").exists()

@@ -1,15 +1,22 @@
 """The table importer: one `imported` entry reads a table of many runs by config (columns, templates, units)."""
 import hashlib
+import json
 import math
+from contextlib import contextmanager
+from functools import partial
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import ROOT
 
 from taskladder.base.config import ConfigError, load_config, schema, validate
 from taskladder.base.metrics_table import InputError
+from taskladder.imports import files, tables
 from taskladder.imports.entry import (
     COLUMN_KEYS,
     ENTRY_KEYS,
@@ -19,7 +26,10 @@ from taskladder.imports.entry import (
     UNITS,
     check_entry,
 )
-from taskladder.imports.tables import read_entry, read_olmo_ladder
+from taskladder.imports.sources import Digest, digest, import_table
+from taskladder.imports.tables import entry_chunks, read_entry, read_olmo_ladder
+from taskladder.synthetic.ladders import ladder_truth
+from taskladder.synthetic.shapes import table_for, write_table
 
 # sha256 of the paper logs' import (every file, every known task) as the OLMo-ladder reader gave it before it became
 # a preset of the table importer (commit 399bed0): the preset must give the same table, to the last bit
@@ -287,3 +297,138 @@ def test_the_schema_knows_the_importer(tmp_path):
     # the original form still loads, with its default
     config = load_config(ROOT / "configs" / "olmo-paper-import.yaml", {"olmo_ladder_dir": str(tmp_path)})
     assert config["imported"]["190M-1xC"] == {"file": "190M-1xC.csv", "n": 190354176, "ladder": True}
+
+
+# ---- ambiguous cells are errors (file, row, column, expected vs found); only the mapped columns are read ------------
+
+@contextmanager
+def unchanged(folder):
+    """Checks that the files in `folder` are as they were."""
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    yield
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def write_as(tmp_path, frame, suffix, header=None):
+    """`frame` as sweep.<suffix>, with `header` as its column names (repeats allowed); returns the entry."""
+    path = tmp_path / f"sweep.{suffix}"
+    if suffix == "parquet":
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table.rename_columns(header or list(frame.columns)), path)
+    elif suffix == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in frame.to_dict("records")))
+    else:
+        frame.set_axis(header or list(frame.columns), axis=1).to_csv(path, index=False, sep="\t" if suffix == "tsv" else ",")
+    return dict(SWEEP, file=path.name)
+
+
+@pytest.mark.parametrize("suffix, where", [("csv", "row 1"), ("tsv", "row 1"), ("parquet", "the schema")])
+def test_a_column_read_whose_name_repeats_is_an_error(tmp_path, suffix, where):
+    frame = sweep_frame(notes="x", extra="y")
+    header = [{"boolq_bpb": "piqa_acc", "extra": "notes"}.get(c, c) for c in frame.columns]
+    entry = write_as(tmp_path, frame, suffix, header)
+    with unchanged(tmp_path), pytest.raises(InputError) as error:
+        read_entry("sweep", entry, base_dir=tmp_path)
+    assert str(error.value) == (f"{tmp_path / entry['file']}: {where}, column 'piqa_acc': expected each column name "
+                                "once, found it twice (columns 5 and 8); rename one")
+    header = [{"extra": "notes"}.get(c, c) for c in frame.columns]  # a column not read may repeat
+    read_entry("sweep", write_as(tmp_path, frame, suffix, header), base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("cell, found", [("0.5", 'the JSON string "0.5"'), ([0.5], "the JSON array [0.5]"),
+                                         (True, "the JSON boolean true"), ({"v": 1}, 'the JSON object {"v": 1}')])
+def test_a_jsonl_number_is_a_json_number(tmp_path, cell, found):
+    frame = sweep_frame().astype(object)
+    frame.at[1, "piqa_bpb"] = cell
+    entry = write_as(tmp_path, frame, "jsonl")
+    with unchanged(tmp_path), pytest.raises(InputError) as error:
+        read_entry("sweep", entry, base_dir=tmp_path)
+    assert str(error.value) == f"{tmp_path / 'sweep.jsonl'}: line 2, column 'piqa_bpb': expected a number, found {found}"
+
+
+def test_fractions_and_percent_mixed_in_a_column_are_refused(tmp_path):
+    write(tmp_path, sweep_frame(piqa_acc=[60.0, 0.65, 70.0], boolq_acc=[55, 60, 62]))
+    with unchanged(tmp_path), pytest.raises(InputError) as error:
+        read_entry("sweep", dict(SWEEP, units={"acc": "percent"}), base_dir=tmp_path)
+    assert str(error.value) == (f"{tmp_path / 'sweep.csv'}: row 3, column 'piqa_acc': expected percent on one scale in "
+                                "the column (imported.sweep.units.acc is percent), found 0.65 here and 60 at row 2: "
+                                "fractions and percent mixed (1 values in (0, 1], 2 above 1)")
+    write(tmp_path, sweep_frame(piqa_acc=[0.0, 65.0, 1.0], boolq_acc=[55, 60, 62]))  # 0 and 1 alone: no scale
+    with pytest.raises(InputError, match=r"row 4, column 'piqa_acc': .* found 1 here and 65 at row 3"):
+        read_entry("sweep", dict(SWEEP, units={"acc": "percent"}), base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("cell, found", [("", "an empty cell"), ("big", "'big'")])
+def test_a_range_filter_needs_a_number_in_every_row(tmp_path, cell, found):
+    frame = sweep_frame().astype(object)
+    frame.at[2, "params"] = cell
+    write(tmp_path, frame)
+    with unchanged(tmp_path), pytest.raises(InputError) as error:
+        read_entry("sweep", dict(SWEEP, filters={"params": {"max": 3e8}}), base_dir=tmp_path)
+    assert str(error.value) == (f"{tmp_path / 'sweep.csv'}: row 4, column 'params': expected a number to compare with "
+                                f"imported.sweep.filters.params {{'max': 300000000.0}}, found {found}")
+    # a value filter keeps the cells equal to its values: an empty cell equals none (the rule its doc states)
+    write(tmp_path, sweep_frame(recipe=["x", "", "y"]))
+    assert read_entry("sweep", dict(SWEEP, columns={**SWEEP["columns"], "group": None}, filters={"recipe": "x"}),
+                      base_dir=tmp_path)["run"].unique().tolist() == ["a"]
+
+
+def test_a_row_with_more_or_fewer_fields_than_the_header_is_an_error(tmp_path):
+    text = sweep_frame().to_csv(index=False)
+    for extra, found in (("d,1e8\n", 2), ("d,1,2,x,0.5,1,0.5,1,9\n", 9)):
+        (tmp_path / "sweep.csv").write_text(text + extra)
+        with unchanged(tmp_path), pytest.raises(InputError) as error:
+            read_entry("sweep", SWEEP, base_dir=tmp_path)
+        assert str(error.value) == (f"{tmp_path / 'sweep.csv'}: row 5: expected 8 fields as in the header, found "
+                                    f"{found} ({extra.strip()!r})")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_columns_the_entry_does_not_map_are_never_read(tmp_path, monkeypatch, suffix):
+    frame = sweep_frame(notes=["ok", "garbage", "x"], winogrande_acc=["n/a", "?", ""], _runtime=[1.5, "inf", None])
+    entry = write_as(tmp_path, frame.astype(str) if suffix == "parquet" else frame, suffix)
+    if suffix == "csv":  # bytes that are not even text, in a column not read
+        path = tmp_path / entry["file"]
+        path.write_bytes(path.read_bytes().replace(b"garbage", b"garb\xe9\xffge"))
+    read = []
+    monkeypatch.setattr(tables, "read_table", lambda *a, **k: read.append(files.read_table(*a, **k)) or read[-1])
+    m = read_entry("sweep", entry, base_dir=tmp_path)
+    assert sorted(read[0][0].columns) == sorted(["model", "params", "tokens", "recipe", "piqa_acc", "piqa_bpb",
+                                                 "boolq_acc", "boolq_bpb"])
+    assert m.query("task == 'piqa'")["acc"].tolist() == [0.6, 0.65, 0.7]
+
+
+def test_a_big_table_is_assembled_a_slice_of_runs_at_a_time(tmp_path, monkeypatch):
+    """Slices of whole runs, in the order of their names: together the table as a whole, to the bit and digest; the
+    import job writes its group's rows a slice at a time."""
+    truth = ladder_truth(("piqa", "boolq"), checkpoints=4, seeds=[0, 1], groups=("web", "curated"))
+    entry = {"file": "t.csv", "columns": {"run": "run", "n": "n", "tokens": "tokens", "step": "step", "group": "g"},
+             "metrics": {"acc": "{task}_acc", "task_loss": "{task}_bpb"}, "tasks": ["piqa", "boolq"]}
+    write_table(table_for(truth, entry).sample(frac=1, random_state=0), tmp_path / "t.csv")
+    whole = read_entry("t", entry, base_dir=tmp_path)
+    slices = list(entry_chunks("t", entry, base_dir=tmp_path, limit=50))
+    assert len(slices) > 5 and all(set(s["run"]).isdisjoint(t["run"]) for s, t in pairwise(slices))
+    assert pd.concat(slices, ignore_index=True).to_csv(index=False) == whole.to_csv(index=False)
+    sliced = Digest()
+    for s in slices:
+        sliced.update(s)
+    assert sliced.hexdigest() == digest(whole) and len(whole) == len(truth)
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 50)
+    web = whole[whole["group"] == "web"]
+    job = {"entry": "t", "spec": entry, "base_dir": str(tmp_path), "group": "web", "digest": digest(web)}
+    assert import_table(job, tmp_path / "web.csv") == {"runs": web["run"].nunique(), "checkpoints": len(web) // 2,
+                                                      "tasks": 2}
+    assert (tmp_path / "web.csv").read_text() == web.to_csv(index=False)
+    with pytest.raises(InputError, match=r"imported\.t: t\.csv changed since the workflow started; run it again"):
+        import_table({**job, "digest": digest(whole)}, tmp_path / "all.csv")
+    assert not (tmp_path / "all.csv").exists()
+
+
+@pytest.mark.parametrize("threads", [True, False])  # one thread: as in a workflow job (OMP_NUM_THREADS=1)
+def test_a_column_of_numbers_with_other_cells_is_read_as_text(tmp_path, monkeypatch, threads):
+    monkeypatch.setattr(files, "_stream_csv", partial(files._stream_csv, threads=threads))
+    write(tmp_path, sweep_frame(lm=[3.0, "", 2.5], boolq_bpb=[0.7, " 0.65", 0.6]))
+    m = read_entry("sweep", dict(SWEEP, metrics={**SWEEP["metrics"], "lm_loss": "lm"}, optional=["lm_loss"]),
+                   base_dir=tmp_path)
+    assert m.query("task == 'boolq'")["task_loss"].tolist() == [0.7, 0.65, 0.6]
+    assert m.query("task == 'piqa'")["lm_loss"].fillna(0).tolist() == [3.0, 0, 2.5]

@@ -1,14 +1,26 @@
+import copy
+import os
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import ROOT
 
+from taskladder.base.config import load_config
 from taskladder.base.files import write_csv
 from taskladder.base.metrics_table import METRIC_COLUMNS, InputError, read_metrics
+from taskladder.imports import cache, sources
 from taskladder.imports.entry import KNOWN_TASKS
 from taskladder.imports.tables import read_olmo_ladder
 from taskladder.synthetic.ladders import run_frame
 from taskladder.synthetic.truth import SIZES
 from taskladder.tasks.olmes import MMLU_GROUPS
+from taskladder.workflow.experiment import plan
 
 
 @pytest.fixture
@@ -115,3 +127,68 @@ def test_read_metrics_checks_the_contract(tmp_path, log):
     write_csv(pd.concat([m.iloc[:2], m.iloc[:1]]), bad)
     with pytest.raises(InputError, match="duplicate"):
         read_metrics([bad])
+
+
+# ---- an imported table is read once per content, spec and code (taskladder.imports.cache) -----------------------
+
+SWEEP = yaml.safe_load((ROOT / "configs" / "sweep-example.yaml").read_text())
+
+
+@pytest.fixture
+def reads(tmp_path, monkeypatch):
+    """A working folder with the bundled sweep; yields the list of the table reads the plan made."""
+    shutil.copytree(ROOT / "examples" / "sweep", tmp_path / "examples" / "sweep")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TASKLADDER_CACHE", raising=False)
+    made = []
+    summary = sources._summary
+    monkeypatch.setattr(sources, "_summary", lambda name, *a: made.append(name) or summary(name, *a))
+    return made
+
+
+def sweep_table(config=SWEEP, entry="sweep"):
+    return sources.read_table(entry, copy.deepcopy(config["imported"][entry]), config)
+
+
+def test_a_second_plan_of_an_unchanged_table_does_not_read_it(reads):
+    first = plan(load_config(overrides=copy.deepcopy(SWEEP)), warn=lambda msg: None)
+    assert sorted(reads) == ["sweep", "sweep-3B"]
+    again = plan(load_config(overrides=copy.deepcopy(SWEEP)), warn=lambda msg: None)
+    assert sorted(reads) == ["sweep", "sweep-3B"] and again.runs.tables == first.runs.tables
+    job = SimpleNamespace(entry="sweep", group="web")  # the import job's params: its rows' digest
+    assert again.imports.table_job(job) == first.imports.table_job(job)
+    records = sorted(p.name.split("-")[0] for p in Path(".snakemake/taskladder-cache").iterdir())
+    assert records == ["result", "result", "stat", "stat"]
+
+
+def test_an_edited_table_or_entry_is_read_again(reads):
+    path = Path("examples/sweep/sweep.csv")
+    first = sweep_table()
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # touched, the same bytes: hashed, not read
+    assert sweep_table() == first and reads == ["sweep"]
+    table = pd.read_csv(path)
+    table.loc[table["model"] == "web-370M-2xC", "piqa_bpb"] *= 1.01
+    table.to_csv(path, index=False)
+    edited = sweep_table()
+    assert reads == ["sweep"] * 2 and {g for g in first.digests if edited.digests[g] != first.digests[g]} == {"web"}
+    config = copy.deepcopy(SWEEP)
+    config["imported"]["sweep"]["filters"] = {"params": {"max": 1.0e9}}
+    assert len(sweep_table(config).runs) < len(edited.runs) and reads == ["sweep"] * 3
+    assert sweep_table(config) == sweep_table(config) and reads == ["sweep"] * 3
+
+
+def test_what_is_not_kept(reads, monkeypatch):
+    path = Path("examples/sweep/sweep.csv")
+    path.write_text(path.read_text().replace(",curated,", ",,", 1))  # a run without its group
+    for n in (1, 2):  # a failed read is not kept: each start says what is wrong
+        with pytest.raises(InputError, match=r"sweep\.csv: row \d+, column 'recipe': expected a group name, found an "
+                                             "empty cell"):
+            sweep_table()
+        assert reads == ["sweep"] * n
+    shutil.copy(ROOT / "examples" / "sweep" / "sweep.csv", path)
+    sweep_table()
+    monkeypatch.setattr(cache, "code_version", lambda: "another version of the importer")
+    sweep_table()
+    monkeypatch.setenv("TASKLADDER_CACHE", "off")
+    sweep_table()
+    assert reads == ["sweep"] * 5
