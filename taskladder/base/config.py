@@ -15,6 +15,7 @@ like one of them starts from its definition and overrides what it sets.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from pathlib import Path
 
@@ -128,6 +129,12 @@ def runtime_options(section: str, params: dict, config: dict) -> dict:
 
 
 def schema() -> dict:
+    """The config schema: every file of schemas/ merged (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_schema())
+
+
+@functools.cache
+def _schema() -> dict:
     merged = {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
     files = sorted(SCHEMA_DIR.glob("*.schema.yaml"))
     if not files:

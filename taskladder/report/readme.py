@@ -8,8 +8,9 @@ Blocks and what they read (paths relative to the working folder; a block whose s
 
     paper          results/olmo-paper/predictions.csv (the paper import): 7B-4T, two_step and the ensemble
     paper-methods  the same: every method's error, coverage and interval width at 7B-4T
-    weightings     results/olmo-paper/analyses/ensemble_weights.csv and coverage.csv's evidence: the ensemble's
-                   weightings compared on the longest-distance backtests
+    weightings     results/olmo-paper/analyses/ensemble_weights.csv: the ensemble's weightings compared on the
+                   longest-distance backtests of the released logs
+    synthetic-weightings  results/coverage/ensemble_evidence.csv: the same on the synthetic ladders
     coverage       results/coverage/coverage.csv (python -m taskladder.synthetic.coverage -o ...): how often the
                    90% intervals hold the truth of synthetic ladders, by distance
     tiny           results/tiny/predictions.csv (the embedded default): its ensemble's predictions
@@ -89,23 +90,24 @@ def paper_methods(results: Path) -> str:
     return "\n".join(lines)
 
 
-def weightings(results: Path) -> str:
+def _evidence(table: pd.DataFrame) -> str:
     """Per weighting: on the longest-distance backtests (fitted without them), the mixture's mean log score and the
-    weighted prediction's mean absolute error, on the released logs and on the synthetic ladders."""
-    sources = {"released logs (8 tasks)": results / "olmo-paper" / "analyses" / "ensemble_weights.csv",
-               "synthetic ladders": results / "coverage" / "ensemble_evidence.csv"}
-    found = {k: pd.read_csv(v) for k, v in sources.items() if v.exists()}
-    if not found:
-        raise FileNotFoundError(", ".join(map(str, sources.values())))
-    lines = ["| weighting | " + " | ".join(f"{k}: log score, abs. error (points)" for k in found) + " |",
-             "|---|" + "---|" * len(found)]
-    evidence = {k: f[f["kind"] == "evidence"].groupby("weighting")[["log_score", "abs_error"]].mean()
-                for k, f in found.items()}
-    for scheme in next(iter(evidence.values())).index:
-        cells = [f"{e.loc[scheme, 'log_score']:.2f}, {100 * e.loc[scheme, 'abs_error']:.2f}" if scheme in e.index
-                 else "" for e in evidence.values()]
-        lines.append(f"| `{scheme}` | " + " | ".join(cells) + " |")
+    weighted prediction's mean absolute error."""
+    evidence = table[table["kind"] == "evidence"].groupby("weighting")[["log_score", "abs_error"]].mean()
+    lines = ["| weighting | mean log score | mean abs. error (points) |", "|---|---|---|"]
+    for scheme, row in evidence.sort_values("log_score", ascending=False).iterrows():
+        lines.append(f"| `{scheme}` | {row.log_score:.2f} | {100 * row.abs_error:.2f} |")
     return "\n".join(lines)
+
+
+def weightings(results: Path) -> str:
+    """The weightings compared on the released logs' longest-distance backtests (8 tasks)."""
+    return _evidence(pd.read_csv(results / "olmo-paper" / "analyses" / "ensemble_weights.csv"))
+
+
+def synthetic_weightings(results: Path) -> str:
+    """The same on the synthetic ladders of the coverage run."""
+    return _evidence(pd.read_csv(results / "coverage" / "ensemble_evidence.csv"))
 
 
 def coverage(results: Path) -> str:
@@ -141,7 +143,7 @@ def planner(results: Path) -> str:
 
 
 BLOCKS = {"paper": paper, "paper-methods": paper_methods, "weightings": weightings, "coverage": coverage,
-          "tiny": tiny, "planner": planner}
+          "synthetic-weightings": synthetic_weightings, "tiny": tiny, "planner": planner}
 MARK = re.compile(r"<!-- readme:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n?<!-- /readme:(?P=name) -->", re.S)
 
 

@@ -87,13 +87,16 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m taskladder.synthetic.coverage", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=4, help="ladders per kind of world")
+    p.add_argument("--seeds", type=int, default=3, help="ladders per kind of world (default: %(default)s)")
     p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("-o", "--out", help="a folder to write coverage.csv and ensemble_evidence.csv into")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    parts = [one_ladder(k, s, args.methods) for k in args.kinds for s in range(args.seeds)]
+    from tqdm import tqdm
+
+    ladders = [(k, s) for k in args.kinds for s in range(args.seeds)]
+    parts = [one_ladder(k, s, args.methods) for k, s in tqdm(ladders, desc="synthetic ladders", unit="ladder")]
     table = pd.concat([t for t, _ in parts], ignore_index=True)
     if args.out:
         from pathlib import Path

@@ -242,6 +242,9 @@ def test_paper_import_workflow(tmp_path, paper_logs):
     ladder = pd.concat([pd.read_csv(results / "metrics" / f"{s}-{x}xC.csv") for s in ("190M", "370M", "760M", "1B")
                         for x in (1, 2, 5, 10)], ignore_index=True)
     assert_matches_table7(all_fits[all_fits.method == "two_step"], ladder)
+    from taskladder.report.readme import README, differences, render
+
+    assert not differences(README.read_text(), render(tmp_path / "results", ["paper", "paper-methods", "weightings"]))
     for fig in ("step1", "step2", "chained"):
         assert (results / "figures" / "two_step" / f"{fig}.png").stat().st_size > 10_000
 

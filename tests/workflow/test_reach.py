@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from taskladder.base.config import ConfigError, schema, validate
+from taskladder.base.config import RUNTIME_KEYS, ConfigError, schema, validate
 from taskladder.base.params import canonical
 from taskladder.workflow import fitting
 from taskladder.workflow.experiment import changed, plan
@@ -24,7 +24,7 @@ SECTIONS = {  # prefix: (the shipped config it is changed in, the rules a change
     "corpus": ("smoke", {"prepare_corpus", "corpus_part", "corpus_index"}),
     "tokenizer": ("smoke", {"corpus_tokenizer"}),
     "ladder": ("smoke", {"train"}),
-    "ladder.sizes.*.ladder": ("smoke", {"fit_method"}),  # a rung or a target: what the fits read
+    "ladder.sizes.*.ladder": ("../config", {"train"}),  # a size of rungs or of targets only: its rungs planned or not
     "ladder.targets": ("smoke", {"train", "fit_method"}),
     "train": ("smoke", {"train"}),
     "seed": ("smoke", {"train"}),
@@ -43,7 +43,7 @@ SECTIONS = {  # prefix: (the shipped config it is changed in, the rules a change
     "analyses.variance": ("synthetic", {"variance"}),
     "analyses.compute_vs_error": ("synthetic", {"compute_vs_error"}),
 }
-RUNTIME_ONLY = {  # keys that change how a job runs, never what it writes (so no rerun), with the reason
+RUNTIME_ONLY = {  # config.RUNTIME_KEYS: how a job runs, never what it writes (so no rerun), with the reason
     "evaluation.batch_tokens": "how many tokens a forward pass holds: the same scores, in more or fewer passes",
     "evaluation.group_size": "how many checkpoints one evaluation job holds: the same rows, in other jobs",
     "train.nproc": "how many processes share a rung's batch: the same global batch and recipe",
@@ -54,10 +54,10 @@ RUNTIME_ONLY = {  # keys that change how a job runs, never what it writes (so no
     "train.keep_checkpoints": "what is kept of a checkpoint after its evaluation",
     "train.job": "one job per rung or one per checkpoint: the same checkpoints",
     "train.attn_implementation": "the attention kernel: the same function",
+    "train.device": "where training runs: the same recipe (the rule's gpus follow it)",
 }
-DEVICE = {  # where a job runs: its params (a GPU's arithmetic differs from a CPU's) and its resources (gpus)
+DEVICE = {  # where an evaluation runs: its params (the scores are the device's arithmetic) and its resources (gpus)
     "evaluation.device": {"evaluate"},
-    "train.device": {"train"},
 }
 INPUT_PATHS = {  # a path: the files it names are inputs of the jobs (Snakemake reruns on their change)
     "olmo_ladder_dir": "the folder of the run logs: each import_run job's input file",
@@ -79,10 +79,8 @@ ALTERNATIVES = {  # values to try where the schema's type does not give one
     "tokenizer.eos": ["<eos>"],
     "ladder.xc": [[0.1, 0.3]],
     "ladder.checkpoint_every": [5, [2, 4]],
-    "ladder.sizes": [{"s1": {"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_ratio": 8, "batch_seqs": 4}}],
     "ladder.sizes.*.n_kv_heads": [1],
     "ladder.sizes.*.model": [{"rope_theta": 20000}],
-    "ladder.sizes.*.ladder": [True],  # smoke's target size becomes a rung
     "ladder.targets": [{"t1-0.2xC": {"size": "t1", "xc": 0.2}}],
     "ladder.targets.*.size": ["s3"],
     "ladder.targets.*.tokens": [],  # given instead of xc: changed with it below
@@ -94,11 +92,8 @@ ALTERNATIVES = {  # values to try where the schema's type does not give one
     "methods.*.ensemble.members": [["two_step", "flops"]],
     "methods.*.step1.start": [[2.0, 5.0, 0.2, 0.3, 1.0]],
     "methods.*.step2.start": [[-0.6, 0.8, 2.0, 1.0]],
-    "methods.*.step2.runs": ["final"],
-    "methods.*.step2.steps": ["final"],
     "targets": [{"3B": {"n": 3000000000, "d": 60000000000}}],
     "targets.*.imported": [],  # a target measured by a table entry instead of its file: changed with it below
-    "imported": [{"190M-1xC": {"file": "190M-1xC.csv", "n": 190354176}}],
     "imported.*.group": ["web"],
     "checkpoints": [[{"run": "hf-1", "n": 1000000, "tokens": 2000000, "step": 10, "hub": "org/model"}]],
     "analyses.variance.run": ["190M-1xC"],
@@ -110,8 +105,14 @@ ALTERNATIVES = {  # values to try where the schema's type does not give one
 DROP = "(key removed)"
 TOKENIZER = "olmo_eval:allenai_gpt-neox-olmo-dolma-v1_5.json"  # a tokenizer file ai2-olmo-eval ships
 TOGETHER = {  # keys that only change along with another (key: the changes made together)
-    "tokenizer.kind": {"tokenizer.kind": "file", "tokenizer.path": TOKENIZER},
-    "tokenizer.path": {"tokenizer.kind": "file", "tokenizer.path": TOKENIZER},
+    "tokenizer.kind": {"tokenizer.kind": "file", "tokenizer.path": TOKENIZER, "ladder.vocab_size": 50280},
+    "tokenizer.path": {"tokenizer.kind": "file", "tokenizer.path": TOKENIZER, "ladder.vocab_size": 50280},
+    "ladder.sizes": {"ladder.sizes.s4": {"d_model": 40, "n_layers": 2, "n_heads": 2, "mlp_ratio": 8, "batch_seqs": 4}},
+    "ladder.sizes.*.ladder": {"ladder.sizes.s4.ladder": False},  # the largest rungs are no longer the ladder's
+    "imported": {"imported.extra": {"file": "190M-1xC.csv", "n": 190354176, "ladder": False}},
+    "methods.*.step2.runs": {"imported.extra": {"file": "190M-1xC.csv", "n": 190354176, "ladder": False},
+                             "methods.two_step.step2.runs": ["extra"]},
+    "methods.*.step2.steps": {"methods.two_step.step2.steps": [0, 1000000]},
     "ladder.targets.*.tokens": {"ladder.targets.*.xc": DROP, "ladder.targets.*.tokens": 3_000_000},
     "ladder.batch_multiple": {**{f"ladder.sizes.{s}.batch_seqs": DROP for s in ("s1", "s2", "s3", "t1")},
                               "ladder.batch_multiple": 8},
@@ -265,6 +266,10 @@ def test_every_setting_reaches_its_jobs(key, monkeypatch):
     assert rules & expected, f"{key} ({how}) reruns {sorted(rules)}, expected one of {sorted(expected)}"
 
 
+def test_the_runtime_keys_are_the_plans():
+    assert set(RUNTIME_ONLY) == {f"{section}.{k}" for section, keys in RUNTIME_KEYS.items() for k in keys}
+
+
 @pytest.mark.parametrize("key", sorted(RUNTIME_ONLY))
 def test_runtime_only_settings_rerun_nothing(key, monkeypatch):
     monkeypatch.chdir(ROOT)
@@ -279,7 +284,7 @@ def test_the_device_reaches_the_jobs_and_their_gpus(key, monkeypatch):
     before = footprint(raw)
     put(raw, key.split("."), "cuda")
     rules = changed(before, footprint(raw))
-    family = key.split(".")[0].replace("evaluation", "evaluate")
+    family = {"evaluation": "evaluate", "train": "train"}[key.split(".")[0]]
     assert DEVICE[key] <= rules and f"resources:{family}" in rules, sorted(rules)
 
 
