@@ -117,15 +117,18 @@ def test_a_tie_at_the_top_has_no_winner():
 
 
 def test_a_group_at_chance_is_left_out_with_a_note_never_the_winner():
-    # c is at chance (no prediction); d was not fitted but kept a number: neither is ranked, even where its draws
-    # lie above every other group's
-    predictions = one_cell([0.50, 0.70, float("nan"), 0.90], ["", "", "at_chance", "noisy;not_fitted"],
-                           groups=("a", "b", "c", "d"))
-    draws = draws_of({"a": [0.5, 0.5], "b": [0.7, 0.4], "c": [0.99, 0.99], "d": [0.95, 0.95]})
+    # c is at chance (no prediction); d was not fitted but kept a number; e shows no trend, its number only a bound:
+    # none is ranked, even where its draws lie above every other group's
+    predictions = one_cell([0.50, 0.70, float("nan"), 0.90, 0.95],
+                           ["", "", "at_chance", "noisy;not_fitted", "bounded;non_monotone"],
+                           groups=("a", "b", "c", "d", "e"))
+    draws = draws_of({"a": [0.5, 0.5], "b": [0.7, 0.4], "c": [0.99, 0.99], "d": [0.95, 0.95], "e": [0.9, 0.9]})
     row = group_ranking(predictions, draws).iloc[0]
     assert (row["winner"], row["runner_up"], row["ranked"]) == ("b", "a", 2)
-    assert row["win_share"] == pytest.approx(0.5) and row["left_out"] == "c, d"
-    assert row["note"] == "left out: c (at_chance), d (not_fitted)"
+    assert row["win_share"] == pytest.approx(0.5) and row["left_out"] == "c, d, e"
+    assert row["note"] == "left out: c (at_chance), d (not_fitted), e (bounded)" and row["winner_flags"] == ""
+    flagged = group_ranking(one_cell([0.5, 0.7], ["", "wide_interval;noisy"], groups=("a", "b"))).iloc[0]
+    assert flagged["winner"] == "b" and flagged["winner_flags"] == "wide_interval;noisy"
     alone = group_ranking(one_cell([0.5, float("nan")], ["", "at_chance"], groups=("a", "c"))).iloc[0]
     assert alone["winner"] == "" and alone["ranked"] == 1
     assert alone["note"] == "only a can be ranked; left out: c (at_chance)"

@@ -16,7 +16,7 @@ Each group's ladder is fitted separately with the same methods; the predictions 
   measured. analyses/group_comparison.csv.
 - `group_ranking`: the answer, one row per (method, target, task): the winning group, its margin in points over
   the runner-up, the share of draws in which it wins (draw i of every group compared), and the decision accuracy
-  on backtests; groups that cannot be predicted there (at chance, not fitted) left out with a note.
+  on backtests; groups that cannot be predicted there (at chance, not fitted, only bounded) left out with a note.
   analyses/group_ranking.csv.
 """
 
@@ -121,14 +121,17 @@ def compare(predictions: pd.DataFrame, backtest: pd.DataFrame) -> pd.DataFrame:
 
 # ---- the ranking's answer: which group wins, by how much, how sure ----------------------------------------------
 
-UNPREDICTABLE = ("at_chance", "not_fitted")  # flags that leave a group out of the ranking
+# flags that leave a group out of the ranking: no prediction to rank (at chance, not fitted), or only a bound (the
+# ladder shows no trend: pred_acc is the ladder's best accuracy plus the half-width, not a prediction)
+UNPREDICTABLE = ("at_chance", "not_fitted", "bounded")
 RANKING_COLUMNS = ["method", "target", "task", "winner", "runner_up", "winner_acc", "runner_up_acc", "margin_points",
-                   "win_share", "draws", "ranked", "left_out", "decision_accuracy", "pairs",
+                   "win_share", "draws", "ranked", "left_out", "winner_flags", "decision_accuracy", "pairs",
                    "backtest_decision_accuracy", "backtest_pairs", "note"]
 
 
 def _left_out(row) -> str | None:
-    """Why a group's prediction cannot be ranked (its flag at_chance or not_fitted, or no prediction); None: it can."""
+    """Why a group's prediction cannot be ranked (its flag at_chance, not_fitted or bounded, or no prediction); None:
+    it can."""
     flags = row.get("flags")
     named = [f for f in UNPREDICTABLE if isinstance(flags, str) and f in flags.split(";")]
     if named:
@@ -192,9 +195,10 @@ def group_ranking(predictions: pd.DataFrame, draws: pd.DataFrame | None = None,
     `backtest_decision_accuracy`, `backtest_pairs` on the ladder's largest size predicted from its smaller ones
     (from `compared`, the output of `compare`).
 
-    A group whose prediction is flagged at_chance or not_fitted, or missing, is left out of the ranking (`left_out`
-    names it, `note` says why); with a tie at the top, or fewer than two groups ranked, there is no winner and the
-    note says so. Accuracies are fractions; the margin is in points."""
+    A group whose prediction is flagged at_chance, not_fitted or bounded (UNPREDICTABLE), or missing, is left out of
+    the ranking (`left_out` names it, `note` says why); with a tie at the top, or fewer than two groups ranked, there is no winner and the
+    note says so. `winner_flags`: the winner's own flags (why its prediction may not be trusted). Accuracies are
+    fractions; the margin is in points."""
     _keys(predictions)
     if "method" not in predictions:
         predictions = predictions.assign(method="")
@@ -217,7 +221,8 @@ def group_ranking(predictions: pd.DataFrame, draws: pd.DataFrame | None = None,
                                                                     kind="stable")
                 row = {"method": method, "target": target, "task": task, "winner": "", "runner_up": "",
                        "winner_acc": np.nan, "runner_up_acc": np.nan, "margin_points": np.nan,
-                       "win_share": np.nan, "draws": 0, "ranked": len(ranked), "left_out": ", ".join(sorted(out))}
+                       "win_share": np.nan, "draws": 0, "ranked": len(ranked), "left_out": ", ".join(sorted(out)),
+                       "winner_flags": ""}
                 notes = []
                 accs, names = ranked["pred_acc"].to_numpy(float), ranked["group"].tolist()
                 if len(ranked) >= 2 and accs[0] == accs[1]:
@@ -225,8 +230,10 @@ def group_ranking(predictions: pd.DataFrame, draws: pd.DataFrame | None = None,
                     notes.append(f"tie: {', '.join(tied)} at {100 * accs[0]:.1f}%")
                     row["margin_points"] = 0.0
                 elif len(ranked) >= 2:
+                    flags = ranked["flags"].iloc[0] if "flags" in ranked else ""
                     row.update(winner=names[0], runner_up=names[1], winner_acc=accs[0], runner_up_acc=accs[1],
-                               margin_points=100 * (accs[0] - accs[1]))
+                               margin_points=100 * (accs[0] - accs[1]),
+                               winner_flags=flags if isinstance(flags, str) else "")
                     table = by_key.get((method, target, task))
                     if table is not None:
                         share, count = win_share(table.reindex(columns=names), names[0])

@@ -47,22 +47,27 @@ def backtest_figure(backtest: pd.DataFrame, path, format: str = "png", dpi: int 
     _save(fig, path, format, dpi)
 
 
+def _text(value) -> str:
+    """A text cell of a table read back (an empty one reads as NaN)."""
+    return value if isinstance(value, str) else ""
+
+
 def _ranking_label(r) -> str:
     """The right-hand note of a target's task: the winner, its margin and share of draws (the ranking's row)."""
     if r is None:
         return ""
-    if r.winner:
+    if _text(r.winner):
         line = f"{r.winner} +{r.margin_points:.1f} pts"
         if r.draws:
             line += f", {share_text(r.win_share)} of draws"
     elif r.margin_points == 0:
-        line = "tie: " + r.note.split(";")[0].removeprefix("tie: ").split(" at ")[0]
+        line = "tie: " + _text(r.note).split(";")[0].removeprefix("tie: ").split(" at ")[0]
     else:
         line = "no ranking"
     extra = []
     if r.pairs:
         extra.append(f"measured: {share_text(r.decision_accuracy)} of pairs right")
-    if r.left_out:
+    if _text(r.left_out):
         extra.append(f"left out: {r.left_out}")
     return "\n".join([line, *extra])
 
@@ -82,7 +87,11 @@ def group_comparison_figure(table: pd.DataFrame, method: str, path, ranking: pd.
         shared = backtest[backtest.groupby("target")["group"].transform("nunique") > 1]
         largest = shared.sort_values(["n", "d"])["target"].tail(1).tolist()
         rows = rows[(rows["source"] == "target") | rows["target"].isin(largest)]
-    rows = rows[rows["pred_acc"].notna()]
+    answers = {} if ranking is None else {(r.target, r.task): r for r in
+                                           ranking[ranking["method"] == method].itertuples()}
+    left_out = [r.source == "target" and r.group in _text(getattr(answers.get((r.target, r.task)), "left_out", ""))
+                .split(", ") for r in rows.itertuples()]
+    rows = rows[rows["pred_acc"].notna() & ~np.array(left_out, dtype=bool)]  # not predicted there: not drawn
     if rows.empty:
         return _nothing_to_draw(path, f"no group comparison for {method}: no target and no backtest of the\n"
                                       "ladder's largest size that more than one group has", format, dpi)
@@ -92,8 +101,6 @@ def group_comparison_figure(table: pd.DataFrame, method: str, path, ranking: pd.
     order = rows.groupby("group")["rank"].mean().sort_values(kind="stable")  # best on average first, on top
     groups = order.index.tolist()
     colors = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(sorted(groups))}
-    answers = {} if ranking is None else {(r.target, r.task): r for r in
-                                           ranking[ranking["method"] == method].itertuples()}
     step = min(0.8 / max(len(groups), 1), 0.28)
     offsets = {g: step * ((len(groups) - 1) / 2 - k) for k, g in enumerate(groups)}
     heights = [0.55 + len(tasks) * max(0.36, step * len(groups) * 0.7 + 0.1) for _ in targets]
@@ -105,6 +112,7 @@ def group_comparison_figure(table: pd.DataFrame, method: str, path, ranking: pd.
         labels = []
         for i, task in enumerate(tasks):
             here = panel[panel["task"] == task]
+            answer = answers.get((target, task))
             for r in here.itertuples():
                 y = -i + offsets[r.group]
                 if "pred_lo" in here and np.isfinite(r.pred_lo):
@@ -121,29 +129,29 @@ def group_comparison_figure(table: pd.DataFrame, method: str, path, ranking: pd.
                               f"decision accuracy {share_text(first['decision_accuracy'])}\n"
                               f"({int(first['pairs'])} pairs)")
             else:
-                labels.append(_ranking_label(answers.get((target, task))))
+                labels.append(_ranking_label(answer))
         centers = [-i for i in range(len(tasks))]
         ax.set_ylim(-len(tasks) + 0.5, 0.5)
-        ax.set_yticks(centers, tasks, fontsize=10)
-        ax.tick_params(axis="x", labelsize=9)
+        ax.set_yticks(centers, tasks, fontsize=10.5)
+        ax.tick_params(axis="x", labelsize=9.5)
         ax.grid(axis="x", color="0.93", lw=0.8)
         ax.set_axisbelow(True)
         percent_axis(ax, "x", "predicted accuracy (%)")
-        ax.xaxis.label.set_fontsize(9)
+        ax.xaxis.label.set_fontsize(10)
         right = ax.twinx()
         right.set_ylim(ax.get_ylim())
-        right.set_yticks(centers, labels, fontsize=8.5)
+        right.set_yticks(centers, labels, fontsize=9.5)
         right.tick_params(axis="y", length=0)
         measured = panel["actual_acc"].notna().any() if "actual_acc" in panel else False
         title = (f"the ladder's largest size ({target}) predicted from its smaller sizes: backtest" if is_backtest
                  else f"target {target}" + (" (measured: x = actual)" if measured else ""))
-        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_title(title, fontsize=10.5, loc="left")
     handles = [Line2D([], [], color=colors[g], marker="o", lw=2.5, alpha=0.8, label=g) for g in groups]
     handles += [Line2D([], [], color="0.5", lw=2.5, alpha=0.55, label="interval"),
                 Line2D([], [], ls="none", marker="x", color="black", ms=6, label="actual")]
     # the title heads the legend: constrained layout stacks a suptitle and an outside legend on one another
-    fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 8), fontsize=9, frameon=False,
-               title=f"Which group wins? Predicted accuracy by group, {method}", title_fontsize=11)
+    fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 8), fontsize=10, frameon=False,
+               title=f"Which group wins? Predicted accuracy by group, {method}", title_fontsize=11.5)
     _save(fig, path, format, dpi)
 
 

@@ -10,24 +10,26 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from taskladder.analyses.groups import target_order
 
-# Snakemake shows the description in a narrow column beside the rule graph, centred vertically (a tall
-# page then starts above the top of the window): widen it and start it at the top
+# Snakemake shows the description in a narrow column beside the rule graph, centred (a tall or wide page then
+# starts above the top of the window, or left of its edge): widen it and start it at the top left
 STYLE = """<style>
 .prose.max-w-lg { max-width: 72rem; }
-.grow.flex.h-screen.overflow-auto { align-items: flex-start; }
-table.predictions { border-collapse: collapse; font-size: 0.85rem; }
-table.predictions th, table.predictions td { padding: 0.15rem 0.6rem; text-align: right; border-bottom: 1px solid #ddd; }
+.grow.flex.h-screen.overflow-auto { align-items: flex-start; justify-content: flex-start; }
+table.predictions { border-collapse: collapse; font-size: 0.85rem; width: auto; }
+table.predictions th, table.predictions td { padding: 0.15rem 0.6rem; text-align: right; border-bottom: 1px solid #ddd;
+  white-space: nowrap; }
 table.predictions th:nth-child(-n+2), table.predictions td:nth-child(-n+2) { text-align: left; }
 table.predictions td.flag { color: #b00; text-align: left; }
-table.predictions tr.block td { border-top: 2px solid #999; }
-ul.lead { margin: 0.3rem 0 1rem 0; }
-ul.lead li { margin: 0.1rem 0; }
+table.predictions tr.cell-start td { border-top: 2px solid #999; }
+ul.lead { margin: 0.3rem 0 0.6rem 0; font-size: 0.9rem; line-height: 1.35; }
+ul.lead li { margin: 0.05rem 0; }
 p.lead-note { font-size: 0.85rem; color: #555; }
 img.headline { max-width: 100%; margin-top: 1rem; }
 </style>"""
@@ -56,7 +58,8 @@ def share_text(share) -> str:
 def _left_out(row) -> str:
     note = str(row["note"]) if not pd.isna(row["note"]) else ""
     found = [part.removeprefix("left out: ") for part in note.split("; ") if part.startswith("left out: ")]
-    return found[0].replace("at_chance", "at chance").replace("not_fitted", "not fitted") if found else ""
+    words = {"at_chance": "at chance", "not_fitted": "not fitted", "bounded": "no trend, bounded"}
+    return re.sub("|".join(words), lambda m: words[m.group(0)], found[0]) if found else ""
 
 
 def lead_line(row) -> str:
@@ -77,13 +80,15 @@ def lead_line(row) -> str:
         text = f"{where}, only {str(row['note']).split(' ')[1]} can be predicted: no ranking"
     else:
         text = f"{where}, no group can be predicted: no ranking"
-    checks = []
+    measured = f"{share_text(row['decision_accuracy'])} as measured at {row['target']}" if row["pairs"] else ""
     if row["backtest_pairs"]:
-        checks.append(f"decision accuracy on backtests {share_text(row['backtest_decision_accuracy'])}")
-    if row["pairs"]:
-        checks.append(f"as measured at {row['target']} {share_text(row['decision_accuracy'])}")
-    if checks:
-        text += "; " + ", ".join(checks)
+        text += f"; decision accuracy on backtests {share_text(row['backtest_decision_accuracy'])}"
+        text += f", and {measured}" if measured else ""
+    elif measured:
+        text += f"; decision accuracy {measured}"
+    flags = row.get("winner_flags")
+    if isinstance(flags, str) and flags:
+        text += f"; {row['winner']} flagged: {flags.replace(';', ', ')}"
     left = _left_out(row)
     return text + (f"; left out: {left}" if left else "")
 
@@ -105,7 +110,8 @@ def _order(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def predictions_table(predictions: pd.DataFrame) -> str:
     """One row per (target, task[, group]): predicted accuracy, its interval when there is one, the actual accuracy,
-    the error (points) and the flags, as an HTML table. With groups, a line above each target and task."""
+    the error (points) and the flags, as an HTML table. With groups, a line above each target and task (class
+    cell-start: the report's stylesheet has Tailwind's, where `block` is taken)."""
     grouped = "group" in predictions
     head = ["target", "task", *(["group"] if grouped else []), "predicted", "interval", "actual", "error", "flags"]
     rows, last = [], None
@@ -117,7 +123,7 @@ def predictions_table(predictions: pd.DataFrame) -> str:
                  _points(r["actual_acc"]), error]
         block = grouped and last is not None and (r["target"], r["task"]) != last
         last = (r["target"], r["task"])
-        rows.append(("<tr class=\"block\">" if block else "<tr>")
+        rows.append(("<tr class=\"cell-start\">" if block else "<tr>")
                     + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
                     + f'<td class="flag">{html.escape(flags)}</td></tr>')
     header = "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
@@ -154,8 +160,9 @@ def first_page(predictions: pd.DataFrame, method: str, figures, experiment: str,
                 "draws: the share of the ladders' resamples (draw i of every group) in which it stays first, which "
                 "measures the ladders' noise, not the extrapolation's error; decision accuracy on backtests: the "
                 "share of pairs of groups put in the right order when each group's largest size is predicted from "
-                "its smaller sizes (and as measured, where the target was). A group whose task is at chance or not "
-                "fitted is left out of the ranking. analyses/group_ranking.csv has every method's.</p>"]
+                "its smaller sizes (and as measured, where the target was). A group whose task is at chance, not "
+                "fitted, or without a trend (its number only a bound) is left out of the ranking. "
+                "analyses/group_ranking.csv has every method's.</p>"]
         if not lines:
             lead[2:2] = ["<li>no ranking: no target and task that the groups predict</li>"]
     body = "\n".join([STYLE, *lead, f"<p>{intro}</p>", predictions_table(ours), *(_image(Path(f)) for f in figures)])
