@@ -14,7 +14,8 @@
 Accuracy is shown in percent, as in the report's tables; the colours of model sizes (one mapping per
 figure) have a legend right of the panels. Panel titles are red where a fit did not converge. A
 panel whose predictions are flagged (`taskladder.predictability`) names the flags under its title; a
-task at chance on the ladder is not predictable at this scale: its fits are not drawn as laws. Axis limits come from the data,
+task at chance on the ladder is not predictable at this scale, and one whose ladder shows no trend gets a
+bounded prediction: neither's fits are drawn as laws. Axis limits come from the data,
 the targets and their intervals; curves stay inside them."""
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def _flags(predictions: pd.DataFrame, task: str) -> list[str]:
         return []
     found = predictions.loc[predictions["task"] == task, "flags"].fillna("")
     return sorted({f for text in found for f in str(text).split(";") if f})
+
+
+def _lawful(flags: list[str]) -> bool:
+    """Whether a task's fits are drawn as laws: not where the ladder stays at chance or shows no trend (bounded)."""
+    return not {"at_chance", "bounded"} & set(flags)
 
 
 def _title(ax, task: str, converged: bool, flags: list[str]):
@@ -137,7 +143,7 @@ def step1_figure(fits, predictions, points, tasks):
         tx = run_flops(tg["n"], tg["d"]) if flops else tg["d"].to_numpy(dtype=float)
         xlim = _limits(pts[xcol], tx, log=True)
         ylim = _limits(pts["y"], tg[y], tg.get(lo), tg.get(hi), tg[actual])
-        drawn = "at_chance" not in flags and law is not None and xlim is not None
+        drawn = _lawful(flags) and law is not None and xlim is not None
         sizes = [None] if flops else sorted(set(pts["n"]) | set(tg["n"]))
         for n in sizes:
             if not drawn:
@@ -183,7 +189,7 @@ def step2_figure(fits, predictions, points, tasks):
         ax.scatter(pts["x"], pts["y"], c=[colors[n] for n in pts["n"]], s=6, alpha=0.6)
         xlim = _limits(pts["x"], tg["pred_loss"], tg.get("loss_lo"), tg.get("loss_hi"), tg["actual_loss"])
         ylim = _limits(pts["y"], tg["pred_acc"], tg.get("pred_lo"), tg.get("pred_hi"), tg["actual_acc"])
-        if "at_chance" not in flags and xlim is not None:
+        if _lawful(flags) and xlim is not None:
             grid = np.linspace(*xlim, 200)
             ax.plot(grid, _clipped(law(p, {"x": grid}), ylim), color="black", lw=1)
         _errorbar(ax, tg["pred_loss"], tg["pred_acc"], tg.get("pred_lo"), tg.get("pred_hi"), tg.get("loss_lo"),
@@ -222,7 +228,7 @@ def chained_figure(fits, predictions, points, tasks):
         ydata = pts2["y"] if not pts2.empty else pts1["y"]
         xlim = _limits(c2, tc, log=True)
         ylim = _limits(ydata, tg["pred_acc"], tg.get("pred_lo"), tg.get("pred_hi"), tg["actual_acc"])
-        if "at_chance" not in flags and law1 is not None and len(pts1):
+        if _lawful(flags) and law1 is not None and len(pts1):
             for n in sorted(set(pts1["n"]) | set(tg["n"])):
                 # where the chain is defined for this size: its own runs' tokens (or up to the target's)
                 ds = list(pts1.loc[pts1["n"] == n, "d"]) + list(tg.loc[tg["n"] == n, "d"])
