@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from taskladder.report.page import share_text
 from taskladder.report.style import TARGET_COLOR, _grid, _nothing_to_draw, _save, figure_legend, percent_axis
@@ -182,6 +183,9 @@ def compute_vs_error_figure(table: pd.DataFrame, order: str, path, format: str =
         mean = rows.groupby("compute_fraction")["rel_error"].mean()
         ax.plot(100 * mean.index, 100 * mean.to_numpy(), color="black", lw=2, label="average")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # plain numbers, no crowded minor labels
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.6g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("ladder compute (% of the target's)")
     ax.set_ylabel("relative error of the prediction (%)")
     ax.set_title(ORDER_LABELS.get(order, order), fontsize=9)
