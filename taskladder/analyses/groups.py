@@ -196,9 +196,9 @@ def group_ranking(predictions: pd.DataFrame, draws: pd.DataFrame | None = None,
     (from `compared`, the output of `compare`).
 
     A group whose prediction is flagged at_chance, not_fitted or bounded (UNPREDICTABLE), or missing, is left out of
-    the ranking (`left_out` names it, `note` says why); with a tie at the top, or fewer than two groups ranked, there is no winner and the
-    note says so. `winner_flags`: the winner's own flags (why its prediction may not be trusted). Accuracies are
-    fractions; the margin is in points."""
+    the ranking (`left_out` names it, `note` says why); with a tie at the top, or fewer than two groups ranked,
+    there is no winner and the note says so. `winner_flags`: the winner's own flags (why its prediction may not be
+    trusted). Accuracies are fractions; the margin is in points."""
     _keys(predictions)
     if "method" not in predictions:
         predictions = predictions.assign(method="")
