@@ -212,6 +212,8 @@ def test_analysis_figures_have_legends(drawn, tmp_path):
     analysis_figures.compute_vs_error_figure(cve, "flops", tmp_path / "c.png")
     for fig in drawn:
         assert_readable(fig)
+    analysis_figures.compute_vs_error_figure(pd.DataFrame(), "flops", tmp_path / "none.png")  # every fit failed
+    assert (tmp_path / "none.png").stat().st_size > 1000  # a figure that says why it is empty
 
 
 def test_a_ranking_read_back_reads_the_same(tmp_path, drawn):

@@ -175,11 +175,15 @@ def variance_figure(table: pd.DataFrame, path, format: str = "png", dpi: int = 1
 
 def compute_vs_error_figure(table: pd.DataFrame, order: str, path, format: str = "png", dpi: int = 130) -> None:
     """Target prediction error against the ladder's share of the target's compute (paper Figs 6-8)."""
+    rows = table[table["order"] == order] if "order" in table else table.iloc[:0]
+    if rows.empty or rows["rel_error"].isna().all():
+        return _nothing_to_draw(path, f"compute vs error ({ORDER_LABELS.get(order, order)}): no prediction of the "
+                                      "target\nfrom any part of the ladder (see analyses/compute_vs_error.csv "
+                                      "and its log)", format, dpi)
     fig, ax = plt.subplots(figsize=(7.6, 3.8), layout="constrained")
-    rows = table[table["order"] == order]
     for task, frame in rows.groupby("task", sort=False):
         ax.plot(100 * frame["compute_fraction"], 100 * frame["rel_error"], marker="o", ms=3, lw=1, label=task)
-    if not rows.empty:
+    if rows["rel_error"].notna().any():
         mean = rows.groupby("compute_fraction")["rel_error"].mean()
         ax.plot(100 * mean.index, 100 * mean.to_numpy(), color="black", lw=2, label="average")
     ax.set_xscale("log")
