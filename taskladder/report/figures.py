@@ -108,11 +108,12 @@ def _table(ax, tg: pd.DataFrame):
     label: outside the data."""
     lines = []
     for t in tg.itertuples():
-        text = f"{t.target}: {100 * t.pred_acc:.1f}"
-        if np.isfinite(getattr(t, "pred_lo", np.nan)):
+        predicted = np.isfinite(t.pred_acc)
+        text = f"{t.target}: {100 * t.pred_acc:.1f}" if predicted else f"{t.target}: no prediction"
+        if predicted and np.isfinite(getattr(t, "pred_lo", np.nan)):
             text += f" [{100 * t.pred_lo:.1f}, {100 * t.pred_hi:.1f}]"
         if np.isfinite(t.actual_acc):
-            text += f"  actual {100 * t.actual_acc:.1f}, err {100 * t.abs_error:.1f}"
+            text += f"  actual {100 * t.actual_acc:.1f}" + (f", err {100 * t.abs_error:.1f}" if predicted else "")
         lines.append(text)
     if lines:
         ax.annotate("\n".join(lines), xy=(0, 0), xycoords=("axes fraction", ax.xaxis.label), xytext=(0, -4),
@@ -121,8 +122,8 @@ def _table(ax, tg: pd.DataFrame):
 
 
 def _size_colors(points: pd.DataFrame, predictions: pd.DataFrame) -> dict:
-    """One colour per model size for the whole figure (the ladder's and the targets'), so one legend serves every
-    panel."""
+    """One colour per model size (the ladder's and the targets'), the same in every figure of a method, so one
+    legend serves every panel."""
     return _colors([*points["n"].dropna(), *predictions["n"].dropna()])
 
 
@@ -174,7 +175,8 @@ def step1_figure(fits, predictions, points, tasks):
 
 def step2_figure(fits, predictions, points, tasks):
     fig, axes = _grid(len(tasks), legend=1.3)
-    colors = _size_colors(points[points["fit_step"] == "step2"], predictions.iloc[:0])
+    colors = _size_colors(points, predictions)
+    shown = set(points.loc[points["fit_step"] == "step2", "n"])
     for ax, task in zip(axes, tasks):
         law, p, ok = _fit_of(fits, task, "step2")
         flags = _flags(predictions, task)
@@ -203,14 +205,15 @@ def step2_figure(fits, predictions, points, tasks):
         percent_axis(ax, "y")
         _title(ax, task, ok, flags)
     fit = Line2D([], [], color="black", lw=1, label="step-2 fit")
-    figure_legend(fig, [*size_handles(colors, marker=True), fit, *target_handles()], "checkpoints of size N")
+    mine = {n: c for n, c in colors.items() if n in shown}
+    figure_legend(fig, [*size_handles(mine, marker=True), fit, *target_handles()], "checkpoints of size N")
     return fig
 
 
 def chained_figure(fits, predictions, points, tasks):
     with_table = predictions["target"].nunique() if len(predictions) else 0
     fig, axes = _grid(len(tasks), height=3.0 + 0.13 * with_table, legend=1.3)
-    colors = _size_colors(points[points["fit_step"] == "step1"], predictions)
+    colors = _size_colors(points, predictions)
     for ax, task in zip(axes, tasks):
         law1, p1, ok1 = _fit_of(fits, task, "step1")
         law2, p2, ok2 = _fit_of(fits, task, "step2")
