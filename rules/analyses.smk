@@ -37,9 +37,10 @@ rule backtest:
 
 
 # With groups (data recipes): the groups ranked by predicted accuracy at each target and at the ladder's own largest
-# size (its backtests), with decision accuracy where there are actuals.
+# size (its backtests), with decision accuracy where there are actuals; and the answer per target and task (which
+# group wins, by how much, in what share of draws).
 rule group_comparison:
-    input: predictions=EXP.layout.table("predictions"), backtest=EXP.layout.analysis("backtest"),
+    input: **EXP.fits.group_comparison_inputs,
     output:
         **{k: report(p, caption="../report/group_comparison.rst", category="analyses") for k, p in EXP.fits.group_comparison.items()},
     params: job=EXP.job("group_comparison"),

@@ -14,6 +14,10 @@ Each group's ladder is fitted separately with the same methods; the predictions 
   predicted from its smaller ones (source "backtest": the backtests' last holdout; each (N, D) cell of that size
   is a target named by its N and D, and its runs' mean is the actual), where the decision accuracy is always
   measured. analyses/group_comparison.csv.
+- `group_ranking`: the answer, one row per (method, target, task): the winning group, its margin in points over
+  the runner-up, the share of draws in which it wins (draw i of every group compared), and the decision accuracy
+  on backtests; groups that cannot be predicted there (at chance, not fitted, only bounded) left out with a note.
+  analyses/group_ranking.csv.
 """
 
 from __future__ import annotations
@@ -113,3 +117,145 @@ def compare(predictions: pd.DataFrame, backtest: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat([group_comparison(p).merge(p[["target", "n", "d"]].drop_duplicates("target"), on="target")
                        .assign(source=source) for p, source in parts], ignore_index=True)
     return table[["source", *[c for c in table.columns if c != "source"]]]
+
+
+# ---- the ranking's answer: which group wins, by how much, how sure ----------------------------------------------
+
+# flags that leave a group out of the ranking: no prediction to rank (at chance, not fitted), or only a bound (the
+# ladder shows no trend: pred_acc is the ladder's best accuracy plus the half-width, not a prediction)
+UNPREDICTABLE = ("at_chance", "not_fitted", "bounded")
+RANKING_COLUMNS = ["method", "target", "task", "winner", "runner_up", "winner_acc", "runner_up_acc", "margin_points",
+                   "win_share", "draws", "ranked", "left_out", "winner_flags", "decision_accuracy", "pairs",
+                   "backtest_decision_accuracy", "backtest_pairs", "note"]
+
+
+def _left_out(row) -> str | None:
+    """Why a group's prediction cannot be ranked (its flag at_chance, not_fitted or bounded, or no prediction); None:
+    it can."""
+    flags = row.get("flags")
+    named = [f for f in UNPREDICTABLE if isinstance(flags, str) and f in flags.split(";")]
+    if named:
+        return named[0]
+    return "no prediction" if pd.isna(row["pred_acc"]) else None
+
+
+def win_share(draws: pd.DataFrame, winner: str) -> tuple[float, int]:
+    """(share of draws in which `winner` is strictly above every other group, number of draws compared). `draws`: one
+    row per draw index, one column per ranked group (draw i of each group is a resample of that group's own ladder);
+    a draw where a group has no value is left out. (NaN, 0) without draws."""
+    complete = draws.dropna()
+    if complete.empty or winner not in complete.columns or complete.shape[1] < 2:
+        return float("nan"), 0
+    others = complete.drop(columns=winner).max(axis=1)
+    return float((complete[winner] > others).mean()), len(complete)
+
+
+def target_order(predictions: pd.DataFrame) -> list[str]:
+    """Targets by compute where n and d are known (else as they come)."""
+    first = predictions.drop_duplicates("target")
+    if {"n", "d"} <= set(first.columns):
+        first = first.assign(_c=first["n"].astype(float) * first["d"].astype(float)).sort_values("_c", kind="stable")
+    return first["target"].tolist()
+
+
+def _draws_by_key(draws: pd.DataFrame | None) -> dict:
+    if draws is None or draws.empty:
+        return {}
+    missing = [c for c in ("method", "target", "task", "group", "draw", "pred_acc") if c not in draws.columns]
+    if missing:
+        raise ValueError(f"draws: missing column(s) {missing}; comparing groups draw by draw needs method, target, "
+                         "task, group, draw and pred_acc")
+    dup = draws.duplicated(["method", "target", "task", "group", "draw"])
+    if dup.any():
+        r = draws[dup].iloc[0]
+        raise ValueError(f"draws: draw {r['draw']} of group '{r['group']}' appears twice for method '{r['method']}', "
+                         f"target '{r['target']}', task '{r['task']}'")
+    return {key: rows.pivot(index="draw", columns="group", values="pred_acc")
+            for key, rows in draws.groupby(["method", "target", "task"], sort=False)}
+
+
+def _backtest_scores(compared: pd.DataFrame | None) -> pd.DataFrame:
+    """Per (method, task): the decision accuracy of the ladder's largest size predicted from its smaller ones, over
+    every backtest cell of that size (pairs pooled), and the number of pairs."""
+    if compared is None or "source" not in compared or not (compared["source"] == "backtest").any():
+        return pd.DataFrame(columns=["method", "task", "backtest_decision_accuracy", "backtest_pairs"])
+    cells = compared[compared["source"] == "backtest"].drop_duplicates(["method", "target", "task"])
+    cells = cells[cells["pairs"] > 0]
+    right = (cells["decision_accuracy"] * cells["pairs"]).groupby([cells["method"], cells["task"]]).sum()
+    pairs = cells.groupby(["method", "task"])["pairs"].sum()
+    return pd.DataFrame({"backtest_decision_accuracy": right / pairs, "backtest_pairs": pairs}).reset_index()
+
+
+def group_ranking(predictions: pd.DataFrame, draws: pd.DataFrame | None = None,
+                  compared: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The answer to a sweep, one row per (method, target, task): which group wins (`winner`, the highest predicted
+    accuracy), by how much (`margin_points`: over the `runner_up`, in accuracy points), how sure (`win_share`: the
+    share of `draws` in which the winner's draw is above every other group's draw of the same index; `draws`
+    counted), and how often such calls were right: `decision_accuracy` and `pairs` at the target where measured, and
+    `backtest_decision_accuracy`, `backtest_pairs` on the ladder's largest size predicted from its smaller ones
+    (from `compared`, the output of `compare`).
+
+    A group whose prediction is flagged at_chance, not_fitted or bounded (UNPREDICTABLE), or missing, is left out of
+    the ranking (`left_out` names it, `note` says why); with a tie at the top, or fewer than two groups ranked,
+    there is no winner and the note says so. `winner_flags`: the winner's own flags (why its prediction may not be
+    trusted). Accuracies are fractions; the margin is in points."""
+    _keys(predictions)
+    if "method" not in predictions:
+        predictions = predictions.assign(method="")
+    by_key = _draws_by_key(draws)
+    targets = target_order(predictions)
+    tasks = list(dict.fromkeys(predictions["task"]))
+    methods = list(dict.fromkeys(predictions["method"]))
+    scored = compared[compared["source"] == "target"] if compared is not None and "source" in compared else None
+    rows = []
+    for method in methods:
+        mine = predictions[predictions["method"] == method]
+        for target in targets:
+            for task in tasks:
+                cell = mine[(mine["target"] == target) & (mine["task"] == task)]
+                if cell.empty:
+                    continue
+                reasons = {r["group"]: _left_out(r) for _, r in cell.iterrows()}
+                out = {g: why for g, why in reasons.items() if why}
+                ranked = cell[~cell["group"].isin(out)].sort_values(["pred_acc", "group"], ascending=[False, True],
+                                                                    kind="stable")
+                row = {"method": method, "target": target, "task": task, "winner": "", "runner_up": "",
+                       "winner_acc": np.nan, "runner_up_acc": np.nan, "margin_points": np.nan,
+                       "win_share": np.nan, "draws": 0, "ranked": len(ranked), "left_out": ", ".join(sorted(out)),
+                       "winner_flags": ""}
+                notes = []
+                accs, names = ranked["pred_acc"].to_numpy(float), ranked["group"].tolist()
+                if len(ranked) >= 2 and accs[0] == accs[1]:
+                    tied = [g for g, a in zip(names, accs) if a == accs[0]]
+                    notes.append(f"tie: {', '.join(tied)} at {100 * accs[0]:.1f}%")
+                    row["margin_points"] = 0.0
+                elif len(ranked) >= 2:
+                    flags = ranked["flags"].iloc[0] if "flags" in ranked else ""
+                    row.update(winner=names[0], runner_up=names[1], winner_acc=accs[0], runner_up_acc=accs[1],
+                               margin_points=100 * (accs[0] - accs[1]),
+                               winner_flags=flags if isinstance(flags, str) else "")
+                    table = by_key.get((method, target, task))
+                    if table is not None:
+                        share, count = win_share(table.reindex(columns=names), names[0])
+                        row.update(win_share=share, draws=count)
+                    if not row["draws"]:
+                        notes.append("no draws to compare")
+                else:
+                    notes.append(f"only {names[0]} can be ranked" if names else "no group can be ranked")
+                if out:
+                    notes.append("left out: " + ", ".join(f"{g} ({why})" for g, why in sorted(out.items())))
+                row["note"] = "; ".join(notes)
+                rows.append(row)
+    table = pd.DataFrame(rows, columns=[c for c in RANKING_COLUMNS if c not in
+                                        ("decision_accuracy", "pairs", "backtest_decision_accuracy", "backtest_pairs")])
+    if scored is not None and len(scored):
+        at_target = scored.drop_duplicates(["method", "target", "task"])[["method", "target", "task",
+                                                                          "decision_accuracy", "pairs"]]
+        table = table.merge(at_target, on=["method", "target", "task"], how="left")
+    table = table.merge(_backtest_scores(compared), on=["method", "task"], how="left")
+    table = table.reindex(columns=RANKING_COLUMNS)
+    for column in ("decision_accuracy", "backtest_decision_accuracy"):
+        table[column] = table[column].astype(float)
+    for column in ("pairs", "backtest_pairs", "draws", "ranked"):
+        table[column] = table[column].fillna(0).astype(int)
+    return table

@@ -11,6 +11,7 @@ from taskladder.analyses import groups, paper
 from taskladder.base.files import write_csv
 from taskladder.base.metrics_table import read_metrics
 from taskladder.report import analysis_figures, figures
+from taskladder.report.page import lead_lines
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,20 @@ def compute_vs_error_job(job: dict, ladder_files: list, target_file, outputs: di
     return table
 
 
-def comparison_job(job: dict, predictions_file, backtest_file, outputs: dict) -> pd.DataFrame:
-    """The groups ranked per target and task with decision accuracy (taskladder.analyses.groups), and the figure of
-    the headline method's ranking."""
-    table = groups.compare(pd.read_csv(predictions_file), pd.read_csv(backtest_file))
+def comparison_job(job: dict, predictions_file, backtest_file, outputs: dict, draws_files=()) -> pd.DataFrame:
+    """The groups ranked per target and task with decision accuracy (taskladder.analyses.groups.compare), the answer
+    per target and task (`group_ranking`: winner, margin, share of draws, decision accuracy on backtests; from every
+    method's draws, `draws_files`), and the figure of the headline method's ranking."""
+    predictions = pd.read_csv(predictions_file)
+    table = groups.compare(predictions, pd.read_csv(backtest_file))
     write_csv(table, outputs["table"])
-    analysis_figures.group_comparison_figure(table, job["method"], outputs["figure"], **job["figures"])
+    draws = [frame for frame in map(pd.read_csv, draws_files) if len(frame)]
+    ranking = groups.group_ranking(predictions, pd.concat(draws, ignore_index=True) if draws else None, table)
+    if "ranking" in outputs:
+        write_csv(ranking, outputs["ranking"])
+    analysis_figures.group_comparison_figure(table, job["method"], outputs["figure"], ranking, **job["figures"])
     scored = table[table["method"] == job["method"]].drop_duplicates(["source", "target", "task"])
     log.info("%s: decision accuracy per target and task:\n%s", job["method"],
              scored[["source", "target", "task", "decision_accuracy", "pairs"]].to_string(index=False))
+    log.info("%s: the answer per target and task:\n%s", job["method"], "\n".join(lead_lines(ranking, job["method"])))
     return table

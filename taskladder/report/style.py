@@ -1,4 +1,8 @@
-"""What every figure shares: colours, labels, panel grids, axis limits, saving."""
+"""What every figure shares: colours, labels, panel grids, axis limits, legends, accuracy in percent, saving.
+
+Figures show accuracy in percent, as the tables of the report do (the CSV files keep fractions: the axes
+carry fractions and label them x100). Every colour has a legend, drawn outside the panels (no annotation
+covers data); panels are laid out by matplotlib's constrained layout, which makes room for it."""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import math
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from taskladder.base.files import atomic_path  # noqa: E402
 
@@ -18,10 +24,12 @@ FLAG_COLOR = "#b35806"
 LABELS = {"task_loss": "task loss (bpb)", "task_ce": "TaskCE (nats)", "lm_loss": "LM loss (nats/token)"}
 
 
-def _grid(n: int, width: float = 3.6, height: float = 3.0):
-    cols = min(4, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+def _grid(n: int, width: float = 3.6, height: float = 3.0, legend: float = 0.0):
+    """`n` panels, at most 4 a row; `legend`: inches to the right for a figure legend."""
+    cols = min(4, max(n, 1))
+    rows = math.ceil(max(n, 1) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + legend, height * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, list(axes.flat[:n])
@@ -38,6 +46,34 @@ def _size(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.3g}{unit}"
     return f"{n:.3g}"
+
+
+def percent_axis(ax, axis: str = "y", label: str | None = "accuracy (%)") -> None:
+    """An accuracy axis (data in fractions) labelled in percent, as the report's tables show it."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    # 0.725 -> '72.5' (6 digits: no float residue); one formatter per axis, as matplotlib wants
+    target.set_major_formatter(FuncFormatter(lambda value, _: f"{100 * value:.6g}"))
+    if label is not None:
+        (ax.set_ylabel if axis == "y" else ax.set_xlabel)(label)
+
+
+def size_handles(colors: dict, marker: bool = False) -> list:
+    """Legend entries of the model sizes' colours (lines, or markers for point clouds)."""
+    if marker:
+        return [Line2D([], [], ls="none", marker="o", ms=5, color=c, label=_size(n)) for n, c in colors.items()]
+    return [Line2D([], [], color=c, lw=1.5, label=_size(n)) for n, c in colors.items()]
+
+
+def target_handles() -> list:
+    return [Line2D([], [], ls="none", marker="*", ms=10, markerfacecolor="white", markeredgecolor=TARGET_COLOR,
+                   label="target predicted (interval)"),
+            Line2D([], [], ls="none", marker="o", ms=5, color=TARGET_COLOR, label="target actual")]
+
+
+def figure_legend(fig, handles: list, title: str | None = None) -> None:
+    """One legend for every panel, outside them (right of the panels, top)."""
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, title=title, title_fontsize=8,
+               ncol=2 if len(handles) > 16 else 1, frameon=False)
 
 
 def _limits(*arrays, pad: float = 0.08, log: bool = False):
@@ -70,7 +106,8 @@ def _nothing_to_draw(path, message: str, format="png", dpi=130) -> None:
 
 
 def _save(fig, path, format="png", dpi=130):
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=format)
     plt.close(fig)

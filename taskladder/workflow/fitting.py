@@ -167,9 +167,18 @@ class FitPlan(PlanPart):
 
     @property
     def group_comparison(self) -> dict[str, str]:
-        """The group comparison's table and figure (rule group_comparison)."""
-        return {"table": self.layout.analysis("group_comparison"),
+        """The group comparison's outputs (rule group_comparison): the groups ranked (table), the answer per target and
+        task (ranking: analyses/group_ranking.csv) and the figure."""
+        return {"table": self.layout.analysis("group_comparison"), "ranking": self.layout.analysis("group_ranking"),
                 "figure": self.layout.analysis_figure("group_comparison")}
+
+    @property
+    def group_comparison_inputs(self) -> dict[str, str | list[str]]:
+        """What the group comparison reads: the predictions with their flags, the backtests, and every method's draws
+        of every group (compared draw by draw)."""
+        return {"predictions": self.layout.table("predictions"), "backtest": self.layout.analysis("backtest"),
+                "draws": [self.tables(m, g)["draws"] for m in self.methods for g in self.runs.parts
+                          if "draws" in self.tables(m, g)]}
 
     def group_comparison_job(self, wildcards=None) -> dict:
         """The comparison's figure shows the headline method's ranking."""
@@ -206,6 +215,12 @@ class FitPlan(PlanPart):
         if self.is_ensemble(method):
             return [self.layout.figure(method, "members"), self.layout.figure(self.members(method)[0], "chained")]
         return [self.layout.figure(method, "chained"), self.layout.figure(method, "step1")]
+
+    @property
+    def report_inputs(self) -> dict[str, str | list[str]]:
+        """What the report's first page reads: the predictions, the headline figures, and with groups the ranking."""
+        ranking = {"ranking": self.group_comparison["ranking"]} if self.runs.groups else {}
+        return {"predictions": self.layout.table("predictions"), "figures": self.headline_figures} | ranking
 
     def report_job(self, wildcards=None) -> dict:
         return canonical({"method": self.headline_method, "experiment": self.config["experiment"]})

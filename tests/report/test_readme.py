@@ -35,7 +35,8 @@ def test_the_check_finds_a_stale_number_and_write_fixes_it(tmp_path):
     assert set(differences(page.read_text(), render(results, ["paper"]))) == {"paper"}
     assert readme.main(["--results", str(results), "--readme", str(page), "--write", "paper"]) == 0
     assert readme.main(["--results", str(results), "--readme", str(page), "paper"]) == 0
-    assert page.read_text().startswith("intro\n<!-- readme:paper -->\n| task |") and page.read_text().endswith("after\n")
+    text = page.read_text()
+    assert text.startswith("intro\n<!-- readme:paper -->\n| task |") and text.endswith("after\n")
     paper_results(results, shift=0.002)  # a fresh run that moved the ensemble by 0.2 points
     assert readme.main(["--results", str(results), "--readme", str(page), "paper"]) == 1
     rewritten = write(page.read_text(), render(results, ["paper"]))
