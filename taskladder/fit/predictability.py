@@ -10,7 +10,8 @@
   largest run.
 - signal-to-noise (Heineman et al. 2025): signal = the spread (max - min) of the final accuracy of
   each model size's longest run, over their mean; noise = the mean relative noise of accuracy of the
-  largest size's runs; SNR = signal / noise.
+  largest size's runs (where runs are finished models with fewer than 4 checkpoints: the runs' relative spread
+  around a straight line in log compute); SNR = signal / noise.
 - monotone: Spearman's rank correlation of runs' final accuracy with their training compute.
 - backtest error comes from the backtests; disagreement from the predictions: a method's distance from
   the consensus at the target (the ensemble's prediction, or the median of the RC-accuracy methods
@@ -115,6 +116,9 @@ def measures(runs: list[Run], task: str, chance: float, last: int = 5, docs: flo
     tops = np.array([f for _, f in longest.values()])
     signal = (tops.max() - tops.min()) / abs(tops.mean()) if len(tops) > 1 else np.nan
     noise = float(np.mean([rel(r, acc) for r in biggest_n]))
+    if len(largest.steps) < 4 and len(runs) >= 4:  # finished models only: their spread around the trend in compute
+        fitted, spread = _line(np.log([r.flops for r in runs]), finals)
+        noise = spread / abs(float(np.mean(fitted)))
     return {
         "task": task, "chance": chance, "best_acc": float(finals.max()),
         "at_chance": at_chance(runs, acc, chance, last, docs),

@@ -18,6 +18,8 @@ def test_intervals_hold_the_truth_at_every_distance_and_the_readme_says_so(tmp_p
     for method in ("ensemble", "two_step"):
         rows = table[table["method"] == method].set_index("bucket")
         assert rows["cases"].min() >= 300, method
-        assert rows["coverage"].between(LEVEL - 0.05, LEVEL + 0.05).all(), rows
+        # 85-95% as run here (the README quotes the numbers); one point more either way for a machine whose libm
+        # rounds a last bit otherwise and moves a case at a bucket's edge
+        assert rows["coverage"].between(LEVEL - 0.06, LEVEL + 0.06).all(), rows
         assert rows.loc["3-10x", "width"] < rows.loc["30-100x", "width"]  # wider the farther out
     assert not differences(README.read_text(), render(tmp_path, ["coverage", "synthetic-weightings"]))
