@@ -55,9 +55,10 @@ def test_an_import_job_writes_its_groups_rows_and_refuses_a_changed_table(table,
     digests = sources.read_table("sweep", ENTRY, config).digests
     job = {"entry": "sweep", "spec": ENTRY, "base_dir": config["olmo_ladder_dir"], "group": "web",
            "digest": digests["web"]}
-    frame = sources.import_table(job, tmp_path / "out" / "web.csv")
-    assert set(frame["run"]) == {"web-190M-1xC", "web-190M-2xC"}
-    assert len(pd.read_csv(tmp_path / "out" / "web.csv")) == len(frame) == 6
+    counts = sources.import_table(job, tmp_path / "out" / "web.csv")
+    frame = pd.read_csv(tmp_path / "out" / "web.csv")
+    assert set(frame["run"]) == {"web-190M-1xC", "web-190M-2xC"} and len(frame) == 6
+    assert counts == {"runs": 2, "checkpoints": 6, "tasks": frame["task"].nunique()}
     with pytest.raises(InputError, match="imported.sweep: sweep.csv changed since the workflow started"):
         sources.import_table({**job, "group": "noisy"}, tmp_path / "out" / "noisy.csv")
     assert not (tmp_path / "out" / "noisy.csv").exists()
