@@ -257,6 +257,7 @@ def figure(plan: Plan, path, format: str = "png", dpi: int = 130) -> None:
     """Expected error (mean absolute, points) against the ladder's share of the target's compute: every candidate
     with its range, the budget, the recommended ladder and the reference ladder marked."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -279,7 +280,7 @@ def figure(plan: Plan, path, format: str = "png", dpi: int = 130) -> None:
     ax.axvline(100 * plan.budget / target_flops(plan.target), color="#888888", ls="--", lw=1, label="budget")
     ref = t[t["source"] == "from"]
     if len(ref):
-        ax.plot(100 * ref["share"], 100 * ref["expected_error"], "D", color="#2ca02c", ms=7, label="the --from ladder")
+        ax.plot(100 * ref["share"], 100 * ref["expected_error"], "D", color="#2ca02c", ms=7, label="the reference ladder")
     rec = t[t["recommended"]]
     if len(rec):
         r = rec.iloc[0]
@@ -288,7 +289,8 @@ def figure(plan: Plan, path, format: str = "png", dpi: int = 130) -> None:
                     (100 * r["share"], 100 * r["expected_error"]), xytext=(8, 8), textcoords="offset points",
                     fontsize=8, color=TARGET_COLOR)
     ax.set_xscale("log")
-    ax.set_xlabel(f"ladder compute, % of {plan.target_name}'s")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}%"))
+    ax.set_xlabel(f"ladder compute (share of {plan.target_name}'s)")
     ax.set_ylabel("expected error at the target (points)")
     ax.set_title(f"Candidate ladders for {plan.target_name}: expected mean |error| over {len(plan.reference.tasks)} "
                  f"tasks ({plan.level:.0%} range)", fontsize=9)
@@ -309,13 +311,13 @@ def summary_lines(plan: Plan, top: int = 8) -> list[str]:
     shown = t[t["within_budget"]].sort_values("expected_error").head(top)
     lines.append(f"{'candidate':<42} {'runs':>4} {'compute':>9} {'share':>7} {'error':>6} {'range':>11} {'width':>6}")
     for r in shown.itertuples():
-        mark = " <- recommended" if r.recommended else " (the --from ladder)" if r.source == "from" else ""
+        mark = " <- recommended" if r.recommended else " (the reference ladder itself)" if r.source == "from" else ""
         lines.append(f"{r.candidate:<42} {r.runs:>4} {r.compute:>9.3g} {100 * r.share:>6.2f}% "
                      f"{100 * r.expected_error:>6.2f} {100 * r.error_lo:>5.1f}-{100 * r.error_hi:<5.1f} "
                      f"{100 * r.interval_width:>6.2f}{mark}")
     ref = t[(t["source"] == "from") & ~t["within_budget"]]
     for r in ref.itertuples():
-        lines.append(f"the --from ladder: {r.runs} runs, {100 * r.share:.2f}% of the target's compute (over the "
+        lines.append(f"the reference ladder itself: {r.runs} runs, {100 * r.share:.2f}% of the target's compute (over the "
                      f"budget), expected error {100 * r.expected_error:.2f} points ({100 * r.error_lo:.1f}-"
                      f"{100 * r.error_hi:.1f})")
     lines += plan.notes

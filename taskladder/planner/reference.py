@@ -9,8 +9,9 @@ Per task, everything the simulation draws from and adds to it (`taskladder.plann
     measures it; the median over the runs);
   - run noise: how far a run's final value lies from the law beyond what its checkpoint noise explains (seed,
     data order, and whatever else makes one run differ from the next): the step-1 residuals of the runs' final
-    task losses (in log, with the fit's degrees of freedom), less the checkpoint noise of a mean of
-    `final_checkpoints` checkpoints; for accuracy, the final accuracies' residuals around step 2 at the final loss;
+    task losses (in log; their sum of squares in units of the noise's variance is measured by refitting simulated
+    ladders of the same runs, `run_noise`), less the checkpoint noise of a mean of `final_checkpoints`
+    checkpoints; for accuracy, the final accuracies' residuals around step 2 at the final loss;
 - the misspecification: the `two_step` error model against reach (`taskladder.fit.calibration.task_models`: floor,
   growth per decade of reach, degrees of freedom), fitted on the reference ladder's own backtests as the workflow
   calibrates its intervals, and the correlation of the backtests' errors between tasks (shrunk toward none by the
@@ -37,6 +38,7 @@ from taskladder.fit.calibration import NO_MODEL, ErrorModel, task_models
 from taskladder.fit.methods import run_method
 from taskladder.fit.points import FitError
 from taskladder.fit.smoothing import final_points, runs_of
+from taskladder.fit.solver import solve
 from taskladder.planner.candidates import SimRun
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 STEP1, STEP2 = laws.get("power_nd"), laws.get("sigmoid")
 LAST = 10  # checkpoints the checkpoint noise is measured over (as taskladder.fit.predictability)
 CALIBRATION_DRAWS = 2  # run_method needs draws > 0 to backtest; the error models do not depend on their number
+RESIDUAL_DRAWS = 200  # simulated ladders that measure what step 1's residuals are in units of the noise
+RESIDUAL_ITER = 1000  # as the workflow's fits
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,8 @@ class Reference:
             p1 = STEP1.from_published(fits.loc["step1"])
             p2 = STEP2.from_published(fits.loc["step2"])
             acc_sd, loss_sd = checkpoint_noise(metrics, task)
-            laws[task] = TaskModel(p1, p2, acc_sd, loss_sd, *run_noise(metrics, task, p1, p2, acc_sd, loss_sd, last),
-                                   error=NO_MODEL)
+            laws[task] = TaskModel(p1, p2, acc_sd, loss_sd, *run_noise(metrics, task, p1, p2, acc_sd, loss_sd, last,
+                                                                       options["huber_delta"]), error=NO_MODEL)
         backtest = result.backtest[result.backtest["task"].isin(list(laws))]
         models = task_models(backtest, [], intervals["calibration_sizes"], intervals["shrink"], "acc")
         found = {}
@@ -180,21 +184,45 @@ def checkpoint_noise(metrics: pd.DataFrame, task: str) -> tuple[float, float]:
 
 
 def run_noise(metrics: pd.DataFrame, task: str, p1: np.ndarray, p2: np.ndarray, acc_sd: float, loss_sd: float,
-              last: int) -> tuple[float, float]:
+              last: int, delta: float = 1e-3, draws: int = RESIDUAL_DRAWS, seed: int = 0) -> tuple[float, float]:
     """(SD of log task loss, SD of accuracy at a given loss) of a run's final value around the laws beyond its
-    checkpoint noise. Step 1's residuals count its 5 parameters (its fit absorbs that much scatter); with no
-    degree of freedom left, none is measured."""
+    checkpoint noise. Step 1's residuals are smaller than the noise that made them, as its fit absorbs some: by
+    how much depends on the design and the objective (the Huber fit of log loss is near L1, whose residuals are
+    not those of least squares: with 9 runs, sum r^2 / (n - 5) is 1.45 times the noise's variance; with 16, 1.19),
+    so the residuals' sum of squares is divided by its expected value under the noise, found by refitting
+    `draws` simulated ladders of the same runs from the same law (a parametric bootstrap). With no degree of
+    freedom left, none is measured."""
     points = final_points(metrics, task, ["task_loss", "acc"], last)
     k = min(last, int(metrics[metrics["task"] == task].groupby("run").size().min()))
     seeds = points["seeds"].to_numpy(float)
     x = {"n": points["n"].to_numpy(float), "d": points["d"].to_numpy(float)}
     r1 = np.log(points["task_loss"].to_numpy(float)) - np.log(STEP1.value(p1, x))
-    dof = len(points) - len(STEP1.params)
-    s1 = float(np.sum(seeds * r1 ** 2) / dof) if dof > 0 else 0.0
+    s1 = 0.0
+    if len(points) > len(STEP1.params):
+        observed = float(np.sum(seeds * r1 ** 2))
+        s1 = observed / residual_factor(p1, x, seeds, np.sqrt(observed / (len(points) - len(STEP1.params))), delta,
+                                        draws, seed)
     loss = points["task_loss"].to_numpy(float)
     r2 = points["acc"].to_numpy(float) - STEP2.value(p2, {"x": loss})
     s2 = float(np.sum(seeds * r2 ** 2) / len(points))
     return float(np.sqrt(max(s1 - loss_sd ** 2 / k, 0.0))), float(np.sqrt(max(s2 - acc_sd ** 2 / k, 0.0)))
+
+
+def residual_factor(p1: np.ndarray, x: dict, seeds: np.ndarray, sigma: float, delta: float, draws: int,
+                    seed: int = 0) -> float:
+    """E[sum_i seeds_i r_i^2] / sigma^2 of step 1's fit (the workflow's objective and solver, warm-started at the
+    law) on points drawn from the law with log noise of SD sigma (/ sqrt(seeds)): what the residuals' sum of
+    squares is in units of the noise's variance."""
+    sigma = max(float(sigma), 1e-4)
+    rng = np.random.default_rng([seed, len(seeds)])
+    law = STEP1.value(p1, x)
+    y = law * np.exp(sigma / np.sqrt(seeds) * rng.standard_normal((draws, len(law))))
+    wide = {k: np.broadcast_to(v, (draws, len(v))) for k, v in x.items()}
+    sol = solve(STEP1, wide, y, np.broadcast_to(p1, (draws, len(p1))), objective="huber_log", delta=delta,
+                max_iter=RESIDUAL_ITER)
+    r = np.log(y) - np.log(STEP1.value(sol.params, wide))
+    ok = np.isfinite(sol.objective)
+    return float(np.mean(np.sum(seeds * r[ok] ** 2, axis=1)) / sigma ** 2) if ok.any() else float(len(seeds) - 5)
 
 
 def error_correlation(backtest: pd.DataFrame, tasks: list[str], shrink: float) -> np.ndarray:
@@ -229,14 +257,14 @@ def nearest_correlation(c: np.ndarray) -> np.ndarray:
 # its backtests saw.
 DEFAULT = {
     "tasks": {  # task: (run loss SD, run accuracy SD, floor, growth, origins)
-        "mmlu": (0.00767, 0.00263, 0.00743, 0.01181, 16.714),
-        "hellaswag": (0.00406, 0.00949, 0.00971, 0.01973, 16.714),
-        "arc_challenge": (0.00788, 0.00898, 0.00953, 0.01544, 16.714),
-        "arc_easy": (0.02033, 0.00955, 0.00792, 0.02180, 16.714),
-        "piqa": (0.00512, 0.00506, 0.00836, 0.01217, 16.714),
-        "csqa": (0.01800, 0.01124, 0.01047, 0.01181, 16.714),
-        "socialiqa": (0.00977, 0.00528, 0.01326, 0.01403, 16.714),
-        "openbookqa": (0.01028, 0.00938, 0.00918, 0.01369, 16.714),
+        "mmlu": (0.00700, 0.00263, 0.00743, 0.01181, 16.714),
+        "hellaswag": (0.00376, 0.00949, 0.00971, 0.01973, 16.714),
+        "arc_challenge": (0.00718, 0.00898, 0.00953, 0.01544, 16.714),
+        "arc_easy": (0.01847, 0.00955, 0.00792, 0.02180, 16.714),
+        "piqa": (0.00471, 0.00506, 0.00836, 0.01217, 16.714),
+        "csqa": (0.01593, 0.01124, 0.01047, 0.01181, 16.714),
+        "socialiqa": (0.00890, 0.00528, 0.01326, 0.01403, 16.714),
+        "openbookqa": (0.00940, 0.00938, 0.00918, 0.01369, 16.714),
     },
     "correlation": [
         [1.00, 0.28, 0.31, 0.28, 0.30, -0.26, -0.31, 0.30],
