@@ -48,3 +48,16 @@ rule group_comparison:
     log: EXP.log("analyses/group_comparison"),
     conda: "../envs/fit.yaml"
     script: "../scripts/group_comparison.py"
+
+
+# The planner (config key planner.target): candidate ladders for the target simulated from this experiment's ladder,
+# their compute and expected error, and the one to train as a config (taskladder.planner).
+rule plan_ladder:
+    input: EXP.imports.metrics_of(EXP.runs.ladder_runs),
+    output:
+        **{k: report(p, caption="../report/plan.rst", category="planner") for k, p in EXP.fits.plan_outputs.items()},
+    params: job=EXP.job("plan_ladder"),
+    resources: **EXP.resources["fit"],
+    log: EXP.log("analyses/plan_ladder"),
+    conda: "../envs/fit.yaml"
+    script: "../scripts/plan_ladder.py"

@@ -5,6 +5,7 @@
     taskladder example OUT_DIR [--sweep]                          write the bundled synthetic ladder (or sweep)
     taskladder ladder --configfile F [--csv]                      the rung table of a config
     taskladder check --configfile F [--config KEY=VALUE ...]      check a workflow config as the workflow does
+    taskladder plan --target NAME=N,D [--budget B] [--from METRICS] [-o OUT]   candidate ladders, the one to train
 
 A bad input ends with one line naming what was wrong and where, and exit status 2.
 
@@ -273,6 +274,62 @@ def check_command(args) -> None:
           f"tasks {exp.fits.tasks}")
 
 
+def _plan_args(p):
+    p.add_argument("--target", required=True, type=_parse_target,
+                   help="NAME=N,D: the model the ladder is for (N parameters, D tokens)")
+    p.add_argument("--budget", default=None,
+                   help="the ladder's compute: a fraction of the target's in (0, 1] (0.03 or 3%%), or FLOPs (5e21); "
+                        "default: the config's planner.budget")
+    p.add_argument("--from", dest="source", default=None, metavar="METRICS",
+                   help="a ladder's metrics (a directory of {run}.csv, or one CSV) to simulate from: its fitted laws, "
+                        "noise and backtests (default: the paper's ladder; a run named like the target is left out)")
+    p.add_argument("--draws", type=_positive(int), default=None,
+                   help="simulated ladders per candidate and task (default: the config's planner.draws)")
+    _config_args(p)
+    p.add_argument("-o", "--out", default="taskladder-plan", help="output directory (default: %(default)s)")
+    _force_arg(p)
+
+
+def _budget(text: str) -> float:
+    """--budget: a number, or a percentage (3%); its range is checked against the target (budget_flops)."""
+    value = text.strip()
+    try:
+        return float(value[:-1]) / 100 if value.endswith("%") else float(value)
+    except ValueError:
+        raise InputError(f"--budget {text}: expected a fraction of the target's compute in (0, 1] (0.03 or 3%) or "
+                         "FLOPs (5e21)") from None
+
+
+def plan_command(args) -> None:
+    """Candidate ladders for a target, their expected error, the recommended one as a config (taskladder.planner)."""
+    from taskladder.base.metrics_table import read_metrics
+    from taskladder.planner.candidates import budget_flops, candidates, grid
+    from taskladder.planner.plan import outputs, plan_for, summary_lines, write_plan
+
+    config = _load(args)
+    settings = config["planner"]
+    name, target = args.target
+    budget = settings["budget"] if args.budget is None else _budget(args.budget)
+    budget_flops(budget, target)
+    candidates(grid(config, settings["multiples"], settings["seeds"]), target)  # said before anything is read
+    files = []
+    if args.source is not None:
+        src = Path(args.source)
+        if not src.exists():
+            raise InputError(f"--from {src}: no such metrics directory or file")
+        files = [f for f in (sorted(src.glob("*.csv")) if src.is_dir() else [src]) if f.stem != name]
+        if not files:
+            raise InputError(f"--from {src}: no metrics tables (*.csv) found")
+    out = _output(args.out, directory=True)
+    paths = outputs(out, config["figures"]["format"])
+    _claim(paths.values(), files, args.force)
+    metrics = read_metrics(files) if files else None
+    plan = plan_for(config, name, target, metrics, f"the ladder of --from {args.source}", budget, args.draws)
+    write_plan(plan, paths, config, config["figures"]["format"], config["figures"]["dpi"])
+    print("\n".join(summary_lines(plan)))
+    print(f"wrote {paths['plan']}, {paths['tasks']}, {paths['figure']} and {paths['config']}")
+
+
 SUBCOMMANDS = {  # name -> (help, add_arguments(parser), run(args))
     "import": ("convert a ladder log into the metrics table", _import_args, import_command),
     "fit": ("fit the laws on a metrics directory and predict targets", _fit_args, fit_command),
@@ -281,6 +338,8 @@ SUBCOMMANDS = {  # name -> (help, add_arguments(parser), run(args))
                ladder_command),
     "check": ("check a workflow config (schema, files, names, schedules) as the workflow does before any job",
               _config_args, check_command),
+    "plan": ("plan a ladder for a target: candidates, their compute and expected error, the one to train as a config",
+             _plan_args, plan_command),
 }
 
 

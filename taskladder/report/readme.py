@@ -14,8 +14,8 @@ Blocks and what they read (paths relative to the working folder; a block whose s
     coverage       results/coverage/coverage.csv (python -m taskladder.synthetic.coverage -o ...): how often the
                    90% intervals hold the truth of synthetic ladders, by distance
     tiny           results/tiny/predictions.csv (the embedded default): its ensemble's predictions
-    planner        results/planner/validation.csv (python -m taskladder.planner.validate): the planner checked
-                   on sub-ladders of the released logs
+    planner        results/planner/planner_validation.csv (python -m taskladder.planner.validate --out
+                   results/planner): the planner checked on sub-ladders of the released logs
 """
 
 from __future__ import annotations
@@ -137,9 +137,42 @@ def tiny(results: Path) -> str:
     return "\n".join(lines)
 
 
+def spearman(a, b) -> float:
+    return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
+
+
+def planner_markdown(table: pd.DataFrame, oracle: pd.Series | None = None) -> str:
+    """The planner's validation (taskladder.planner.validate): one row per sub-ladder, then the agreement, and what a
+    planner right about the world would score (`oracle`: its Spearman correlations, one per simulated realization)."""
+    lines = ["| sub-ladder | runs | compute (% of 7B-4T) | expected error | 90% range | real error | in range |",
+             "|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.sub_ladder} | {r.runs} | {100 * r.share:.2f} | {100 * r.expected:.2f} | "
+                     f"{100 * r.lo:.2f}–{100 * r.hi:.2f} | {100 * r.real:.2f} | {'yes' if r.inside else 'no'} |")
+    lines.append("")
+    one = table[table["runs"] >= 12]  # at most one size or one multiple dropped
+    both = table[table["runs"] < 12]
+    parts = [f"{spearman(t['expected'], t['real']):.2f} over the {len(t)} {what}" for t, what in (
+        (one, "with one size or one multiple dropped (or none)"), (both, "with both dropped"))]
+    rho = spearman(table["expected"], table["real"])
+    lines.append(f"Spearman's rank correlation of expected and real error: {rho:.2f} "
+                 f"({len(table)} sub-ladders; {parts[0]}, {parts[1]}); real error in the expected 90% range: "
+                 f"{int(table['inside'].sum())} of {len(table)}.")
+    if oracle is not None:
+        q10, median, q90 = np.quantile(oracle, [0.1, 0.5, 0.9])
+        lines.append(f"A planner right about the world (the whole ladder's laws, noise and misspecification taken as "
+                     f"the truth) scores a median of {median:.2f} against one realization of the real errors "
+                     f"(10-90%: {q10:.2f}–{q90:.2f}; 0.7 or more in {np.mean(oracle >= 0.7):.0%} of "
+                     f"{len(oracle)} realizations): the sub-ladders share one target and most of their runs, so "
+                     "one validation ranks them with that much luck.")
+    return "\n".join(lines)
+
+
 def planner(results: Path) -> str:
-    table = pd.read_csv(results / "planner" / "validation.csv")
-    return table.to_markdown(index=False, floatfmt=".2f") if hasattr(table, "to_markdown") else table.to_string()
+    folder = results / "planner"
+    oracle = folder / "planner_oracle.csv"
+    return planner_markdown(pd.read_csv(folder / "planner_validation.csv"),
+                            pd.read_csv(oracle)["spearman"] if oracle.exists() else None)
 
 
 BLOCKS = {"paper": paper, "paper-methods": paper_methods, "weightings": weightings, "coverage": coverage,

@@ -116,6 +116,7 @@ class Experiment(PlanPart):
             "compute_vs_error": [w()] if "compute_vs_error" in fits.analyses else [],
             "backtest": [w()] if "backtest" in fits.analyses else [],
             "group_comparison": [w()] if "group_comparison" in fits.analyses else [],
+            "plan_ladder": [w()] if "plan_ladder" in fits.analyses else [],
         }
         if self.train.runs:
             plans |= {"corpus_index": [w()], "corpus_tokenizer": [w()], "prepare_corpus": [w()],
@@ -164,6 +165,7 @@ JOBS = {
     "backtest": lambda e: e.fits.figure_job,
     "group_comparison": lambda e: e.fits.group_comparison_job,
     "report_page": lambda e: e.fits.report_job,
+    "plan_ladder": lambda e: e.fits.plan_job,
 }
 
 
@@ -199,6 +201,24 @@ def _cve_target(config: dict, runs: Runs) -> str | None:
         raise ConfigError(f"analyses.compute_vs_error.method: '{cve['method']}' is not among the methods that fit laws "
                           f"{[m for m, s in methods.items() if 'ensemble' not in s]}")
     return target
+
+
+def _check_planner(config: dict, runs: Runs) -> None:
+    """planner.target names a target, of an experiment with one ladder, whose grid can make a ladder below it."""
+    name = config["planner"]["target"]
+    if name is None:
+        return
+    if name not in runs.targets:
+        raise ConfigError(f"planner.target: '{name}' is not a target of this experiment; targets: {list(runs.targets)}")
+    if runs.groups:
+        raise ConfigError(f"planner.target: the planner simulates one ladder; this experiment has groups {runs.groups} "
+                          "(one ladder each); remove the key")
+    from taskladder.planner.candidates import budget_flops, candidates, grid
+
+    target = runs.targets[name]
+    spec = {"n": target.n, "d": target.d, "flops": target.flops}
+    budget_flops(config["planner"]["budget"], spec)
+    candidates(grid(config, config["planner"]["multiples"], config["planner"]["seeds"]), spec)
 
 
 def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Experiment:
@@ -246,6 +266,7 @@ def plan(config: dict, warn=warnings.warn, check_registries: bool = True) -> Exp
 
     checkpoints = ({r.name: list(r.checkpoints) for r in ladder.runs} if ladder else {}) | {
         r.name: r.steps for r in runs.external.values()}
+    _check_planner(config, runs)
     train = TrainPlan(config, layout, ladder, runs.external, checkpoints)
     imports = ImportPlan(config, layout, runs)
     fits = FitPlan(config, layout, runs, imports, list(config["fit"]["tasks"]), variance, _cve_target(config, runs))

@@ -184,6 +184,27 @@ class FitPlan(PlanPart):
         """The comparison's figure shows the headline method's ranking."""
         return canonical({"method": self.headline_method, "figures": self.config["figures"]})
 
+    # ---- the planner ---------------------------------------------------------------------------------------
+    @property
+    def plan_target(self) -> str | None:
+        """The target the config asks a ladder to be planned for (planner.target; None: no plan)."""
+        return self.config["planner"]["target"]
+
+    @property
+    def plan_outputs(self) -> dict[str, str]:
+        """The plan's tables, figure and recommended ladder config (taskladder.planner.plan.write_plan's keys)."""
+        layout = self.layout
+        return {"plan": layout.analysis("plan"), "tasks": layout.analysis("plan_tasks"),
+                "figure": layout.analysis_figure("plan"), "config": layout.path("analyses", "plan_ladder.yaml")}
+
+    def plan_job(self, wildcards=None) -> dict:
+        """The plan reads the config's PLAN_KEYS (the written config holds its training setup) and the target."""
+        from taskladder.planner.plan import PLAN_KEYS
+
+        target = self.runs.targets[self.plan_target]
+        return canonical({"config": {k: self.config[k] for k in PLAN_KEYS if k in self.config},
+                          "target": self.plan_target, "spec": {"n": target.n, "d": target.d, "flops": target.flops}})
+
     @property
     def analyses(self) -> dict[str, list[str]]:
         """The outputs of every analysis this experiment runs. A new analysis: its rule in rules/analyses.smk and
@@ -198,6 +219,8 @@ class FitPlan(PlanPart):
             out["backtest"] = [layout.analysis_figure("backtest")]
         if self.cve_target:
             out["compute_vs_error"] = [layout.analysis("compute_vs_error"), *self.cve_figures.values()]
+        if self.plan_target:
+            out["plan_ladder"] = list(self.plan_outputs.values())
         return out
 
     # ---- the report ----------------------------------------------------------------------------------

@@ -182,12 +182,12 @@ def test_no_subpackage_imports_one_above_it():
 
 NO_TORCH = """
 import importlib, json, pkgutil, sys
-import taskladder.fit, taskladder.imports
+import taskladder.fit, taskladder.imports, taskladder.planner
 from taskladder.base.config import load_config
 from taskladder.workflow.experiment import plan
 
 steps = [(f"importing {m.name}", lambda m=m: importlib.import_module(m.name)) for package in (taskladder.imports,
-         taskladder.fit) for m in pkgutil.iter_modules(package.__path__, package.__name__ + ".")]
+         taskladder.fit, taskladder.planner) for m in pkgutil.iter_modules(package.__path__, package.__name__ + ".")]
 steps += [(f"planning {path}", lambda path=path: plan(load_config(path), warn=lambda msg: None))
           for path in json.loads(sys.argv[1])]
 first = "the plan's imports" if "torch" in sys.modules else None
@@ -203,7 +203,7 @@ print(json.dumps(first))
 
 def test_the_plan_imports_and_fits_never_import_torch():
     """The plan (of a ladder trained here, of imported run logs, of an imported table) and every module of
-    taskladder.imports and taskladder.fit: none imports torch (the fit environment has none)."""
+    taskladder.imports, taskladder.fit and taskladder.planner: none imports torch (the fit environment has none)."""
     configs = [str(ROOT / "configs" / name) for name in ("smoke.yaml", "synthetic.yaml", "sweep-example.yaml")]
     proc = subprocess.run([sys.executable, "-c", NO_TORCH, json.dumps(configs)], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})

