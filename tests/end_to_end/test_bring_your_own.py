@@ -38,6 +38,7 @@ from taskladder.synthetic.ladders import (
     write_sweep,
 )
 from taskladder.synthetic.shapes import table_for, write_lm_eval_run, write_table
+from taskladder.synthetic.sweeps import write_recipe_sweep
 from taskladder.synthetic.truth import (
     SIZES,
     TARGET,
@@ -475,6 +476,36 @@ def shapes_ladder(folder: Path, tasks) -> tuple[dict, pd.DataFrame, pd.DataFrame
     imported["7B-4T-evals"] = {"file": "7B-4T-evals", "format": "lm_eval", "ladder": False}
     ladder = pd.concat([truth[~truth["run"].str.startswith("1B-") | (truth["run"] == "1B-10xC")], seeds])
     return imported, ladder, target
+
+
+@pytest.mark.slow
+def test_a_recipe_that_never_learns_a_task_is_a_flagged_row_not_a_failed_workflow(tmp_path):
+    """A sweep of finished models (one checkpoint per run) in which the code recipe stays at chance on ARC-Challenge:
+    the workflow completes without --keep-going; that recipe's rows for that task carry at_chance and no prediction
+    in every method, the ensemble included, and the ranking leaves them out with a note (and, one group left, names no winner)."""
+    spec = write_recipe_sweep(tmp_path / "sweep.csv", groups=("web", "code"), sizes=8,
+                              tasks=("hellaswag", "arc_challenge"))
+    config = {"experiment": "sweep", "imported": {"sweep": {**spec, "file": "sweep.csv"}},
+              "targets": {"7B-1.4T": {"n": 7_000_000_000, "d": 1_400_000_000_000}},
+              "fit": {"tasks": ["hellaswag", "arc_challenge"]}, "intervals": {"draws": 50},
+              "methods": {m: {} for m in ("two_step", "flops", "lm_loss", "single_step", "flp", "ensemble")}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "--configfile", str(tmp_path / "config.yaml"))  # no --keep-going
+    results = tmp_path / "results" / "sweep"
+    predictions = pd.read_csv(results / "predictions.csv")
+    code = predictions[(predictions["group"] == "code") & (predictions["task"] == "arc_challenge")]
+    assert set(code["method"]) == set(config["methods"])
+    assert code["flags"].str.contains("at_chance").all() and code["pred_acc"].isna().all(), code
+    others = predictions.drop(code.index)
+    assert not others["flags"].fillna("").str.contains("at_chance").any()
+    assert others["pred_acc"].between(0, 1).all()
+    ranking = pd.read_csv(results / "analyses" / "group_ranking.csv").set_index(["method", "task"])
+    for method in config["methods"]:
+        row = ranking.loc[(method, "arc_challenge")]
+        # one group left: nothing to rank it against, so no winner and no margin, and the note says why
+        assert pd.isna(row["winner"]) and row["left_out"] == "code" and "only web can be ranked" in row["note"], row
+        assert "at_chance" in row["note"], row
+        assert ranking.loc[(method, "hellaswag"), "winner"] == "web"  # the better recipe, ranked
 
 
 @pytest.mark.slow
