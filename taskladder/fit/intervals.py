@@ -13,10 +13,10 @@ checkpoints of one run are not independent, so they are resampled in blocks):
   quadratic in log tokens over 8 blocks: it follows the steep start of a loss curve, and is wide
   enough that the residuals of one block do not cancel out.
 
-Each draw's points are made and both steps refitted exactly as the fit's (`taskladder.predict`),
+Each draw's points are made and both steps refitted exactly as the fit's (`taskladder.fit.methods`),
 warm-started at the fit, and chained at each target: every draw goes through step 1 *and* step 2.
 The draws are the same for every method (they depend on the seed, the task and the runs only),
-so methods can be combined draw by draw (`taskladder.ensemble`).
+so methods can be combined draw by draw (`taskladder.fit.ensemble`).
 
 The draws' central `level` range is the raw interval: the spread that noise in the ladder alone explains. The
 calibrated interval (`taskladder.fit.methods`) widens it to what the backtests at the target's distance have shown

@@ -12,7 +12,7 @@
 Runs come in a canonical order (by N, final tokens, name) and checkpoints by step, so a fit
 does not depend on the order of the input files or rows. The functions on arrays take a batch
 of versions of one run's checkpoints (shape (B, m)), so that the points of the fit and of every
-resampled ladder (`taskladder.intervals`) are made by the same code.
+resampled ladder (`taskladder.fit.intervals`) are made by the same code.
 """
 
 from __future__ import annotations

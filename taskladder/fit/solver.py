@@ -9,7 +9,7 @@ Both are minimized by the same batched, bounded Levenberg-Marquardt method (`sol
 Gauss-Newton steps on iteratively reweighted residuals (for Huber, the weight of a residual r
 is min(1, delta / |r|)), damped until the objective decreases, with parameters at a bound held
 there while the gradient pushes outward. It runs many problems at once, one row each: the
-starts of one fit, or the resampled ladders of a prediction interval (`taskladder.intervals`).
+starts of one fit, or the resampled ladders of a prediction interval (`taskladder.fit.intervals`).
 
 Why not scipy.optimize: its solvers call BLAS and LAPACK, whose kernels (OPENBLAS_CORETYPE)
 and thread counts change the last bits of every step, and where an objective is flat or has
@@ -17,13 +17,13 @@ several minima those bits decide where the fit ends (the paper's TaskCE and sing
 moved by several points between machines). Here every operation is elementwise numpy or a sum
 along one axis, and the small linear systems are solved by a Cholesky factorization written
 out below, so a fit gives the same bits on every BLAS and thread count; points are put in a
-canonical order by the callers (`taskladder.smoothing`), so it does not depend on their order.
+canonical order by the callers (`taskladder.fit.smoothing`), so it does not depend on their order.
 
 Which minimum: every fit starts from the method's start (the paper's) and from `multistart`
 seeded random starts, and returns the lowest minimum any of them reached (the first such start
 in that order on an exact tie). `starts_agree` says whether the method's own start reached it;
 `minima` holds the other minima whose objective is within `minima_rtol` of the lowest: where
-they predict differently, the prediction interval covers them (`taskladder.intervals`).
+they predict differently, the prediction interval covers them (`taskladder.fit.intervals`).
 """
 
 from __future__ import annotations

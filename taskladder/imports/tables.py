@@ -45,7 +45,7 @@ An ``imported`` config entry names a source and how to read it:
       - {results: step1000, step: 1000, tokens: 4194304000}   # a results file or a folder under the directory
 
 Accuracy is lm-eval's ``acc_norm`` (else ``acc``). Task loss (bits per byte of the gold continuation,
-``taskladder.metrics``) and TaskCE come from the per-sample log-likelihoods where lm-eval logged them
+``taskladder.evaluate.metrics``) and TaskCE come from the per-sample log-likelihoods where lm-eval logged them
 (``--log_samples``); without them they are empty and ``missing_metrics`` says so.
 
 - ``filters``: per column, a value or a list of values (rows whose cell equals one are kept; an empty

@@ -29,14 +29,7 @@ from taskladder.base.config import ConfigError, validate
 from taskladder.base.files import write_csv, write_text
 from taskladder.base.metrics_table import InputError, read_metrics
 from taskladder.fit.methods import fit_options
-from taskladder.planner.candidates import (
-    Candidate,
-    Grid,
-    budget_flops,
-    candidates,
-    grid,
-    target_flops,
-)
+from taskladder.planner.candidates import Candidate, Grid, budget_flops, candidates, grid, target_flops
 from taskladder.planner.expected import expected_errors
 from taskladder.planner.reference import Reference
 from taskladder.train.ladder import build, xc_label

@@ -13,7 +13,7 @@
 
 Accuracy is shown in percent, as in the report's tables; the colours of model sizes (one mapping per
 figure) have a legend right of the panels. Panel titles are red where a fit did not converge. A
-panel whose predictions are flagged (`taskladder.predictability`) names the flags under its title; a
+panel whose predictions are flagged (`taskladder.fit.predictability`) names the flags under its title; a
 task at chance on the ladder is not predictable at this scale, and one whose ladder shows no trend gets a
 bounded prediction: neither's fits are drawn as laws. Axis limits come from the data,
 the targets and their intervals; curves stay inside them."""
