@@ -186,6 +186,38 @@ def _backtest_scores(compared: pd.DataFrame | None) -> pd.DataFrame:
     return pd.DataFrame({"backtest_decision_accuracy": right / pairs, "backtest_pairs": pairs}).reset_index()
 
 
+def _rank_cell(cell: pd.DataFrame, draws: pd.DataFrame | None) -> dict:
+    """The ranking of one (method, target, task): the groups' predictions in `cell`, their `draws` (a column per
+    group) where there are any."""
+    reasons = {r["group"]: _left_out(r) for _, r in cell.iterrows()}
+    out = {g: why for g, why in reasons.items() if why}
+    ranked = cell[~cell["group"].isin(out)].sort_values(["pred_acc", "group"], ascending=[False, True], kind="stable")
+    row = {"winner": "", "runner_up": "", "winner_acc": np.nan, "runner_up_acc": np.nan, "margin_points": np.nan,
+           "win_share": np.nan, "draws": 0, "ranked": len(ranked), "left_out": ", ".join(sorted(out)),
+           "winner_flags": ""}
+    notes = []
+    accs, names = ranked["pred_acc"].to_numpy(float), ranked["group"].tolist()
+    if len(ranked) >= 2 and accs[0] == accs[1]:
+        tied = [g for g, a in zip(names, accs) if a == accs[0]]
+        notes.append(f"tie: {', '.join(tied)} at {100 * accs[0]:.1f}%")
+        row["margin_points"] = 0.0
+    elif len(ranked) >= 2:
+        flags = ranked["flags"].iloc[0] if "flags" in ranked else ""
+        row.update(winner=names[0], runner_up=names[1], winner_acc=accs[0], runner_up_acc=accs[1],
+                   margin_points=100 * (accs[0] - accs[1]), winner_flags=flags if isinstance(flags, str) else "")
+        if draws is not None:
+            share, count = win_share(draws.reindex(columns=names), names[0])
+            row.update(win_share=share, draws=count)
+        if not row["draws"]:
+            notes.append("no draws to compare")
+    else:
+        notes.append(f"only {names[0]} can be ranked" if names else "no group can be ranked")
+    if out:
+        notes.append("left out: " + ", ".join(f"{g} ({why})" for g, why in sorted(out.items())))
+    row["note"] = "; ".join(notes)
+    return row
+
+
 def group_ranking(predictions: pd.DataFrame, draws: pd.DataFrame | None = None,
                   compared: pd.DataFrame | None = None) -> pd.DataFrame:
     """The answer to a sweep, one row per (method, target, task): which group wins (`winner`, the highest predicted
@@ -213,39 +245,9 @@ def group_ranking(predictions: pd.DataFrame, draws: pd.DataFrame | None = None,
         for target in targets:
             for task in tasks:
                 cell = mine[(mine["target"] == target) & (mine["task"] == task)]
-                if cell.empty:
-                    continue
-                reasons = {r["group"]: _left_out(r) for _, r in cell.iterrows()}
-                out = {g: why for g, why in reasons.items() if why}
-                ranked = cell[~cell["group"].isin(out)].sort_values(["pred_acc", "group"], ascending=[False, True],
-                                                                    kind="stable")
-                row = {"method": method, "target": target, "task": task, "winner": "", "runner_up": "",
-                       "winner_acc": np.nan, "runner_up_acc": np.nan, "margin_points": np.nan,
-                       "win_share": np.nan, "draws": 0, "ranked": len(ranked), "left_out": ", ".join(sorted(out)),
-                       "winner_flags": ""}
-                notes = []
-                accs, names = ranked["pred_acc"].to_numpy(float), ranked["group"].tolist()
-                if len(ranked) >= 2 and accs[0] == accs[1]:
-                    tied = [g for g, a in zip(names, accs) if a == accs[0]]
-                    notes.append(f"tie: {', '.join(tied)} at {100 * accs[0]:.1f}%")
-                    row["margin_points"] = 0.0
-                elif len(ranked) >= 2:
-                    flags = ranked["flags"].iloc[0] if "flags" in ranked else ""
-                    row.update(winner=names[0], runner_up=names[1], winner_acc=accs[0], runner_up_acc=accs[1],
-                               margin_points=100 * (accs[0] - accs[1]),
-                               winner_flags=flags if isinstance(flags, str) else "")
-                    table = by_key.get((method, target, task))
-                    if table is not None:
-                        share, count = win_share(table.reindex(columns=names), names[0])
-                        row.update(win_share=share, draws=count)
-                    if not row["draws"]:
-                        notes.append("no draws to compare")
-                else:
-                    notes.append(f"only {names[0]} can be ranked" if names else "no group can be ranked")
-                if out:
-                    notes.append("left out: " + ", ".join(f"{g} ({why})" for g, why in sorted(out.items())))
-                row["note"] = "; ".join(notes)
-                rows.append(row)
+                if not cell.empty:
+                    rows.append({"method": method, "target": target, "task": task,
+                                 **_rank_cell(cell, by_key.get((method, target, task)))})
     table = pd.DataFrame(rows, columns=[c for c in RANKING_COLUMNS if c not in
                                         ("decision_accuracy", "pairs", "backtest_decision_accuracy", "backtest_pairs")])
     if scored is not None and len(scored):

@@ -200,6 +200,7 @@ def prepare_part(config: dict, index: int, out: str | Path, tokenizer: str | Pat
     with the saved tokenizer at `tokenizer`: part.json (what `merge_parts` reads), its training shards
     (train-*.bin; a range of a local npy file; a downloaded one), val.bin, heldout.bin (the first
     corpus.heldout_tokens of each held-out document) and keys.npy (its training documents' `doc_key`s)."""
+    from tqdm import tqdm
     from transformers import AutoTokenizer
 
     inputs = corpus_inputs(config)
@@ -220,8 +221,9 @@ def prepare_part(config: dict, index: int, out: str | Path, tokenizer: str | Pat
         else:
             decon = Decontaminator.load(decontamination) if decontamination else None
             stats: dict = {}
-            keys = _text_part(clean_documents(input_documents(config, inp), decon, stats), tok, eos_id, holdout,
-                              shards, config.get("seed", 0))
+            docs = tqdm(clean_documents(input_documents(config, inp), decon, stats), unit="doc", disable=None,
+                        desc=f"corpus input {index}")  # a rate and a count on the terminal: no total is known ahead
+            keys = _text_part(docs, tok, eos_id, holdout, shards, config.get("seed", 0))
             info.update({k: dict(v) for k, v in stats.items()})
             train = []
         info["train"] = shards.close() + train

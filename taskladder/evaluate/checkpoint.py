@@ -118,8 +118,9 @@ def evaluate_task(scorer: Scorer, task: Task, tokenizer, overflow: str = "error"
 
 def evaluate_checkpoint(checkpoint: str | Path, task_paths, *, val_path: str | Path | None = None,
                         overflow: str = "error", batch_tokens: int = 16384, lm_loss_tokens: int | None = None,
-                        device: str | None = None) -> pd.DataFrame:
-    """One row per task (and per aggregate whose parts were all evaluated) for one checkpoint."""
+                        device: str | None = None, progress=None) -> pd.DataFrame:
+    """One row per task (and per aggregate whose parts were all evaluated) for one checkpoint; `progress()` is
+    called as each task is done."""
     t0 = time.perf_counter()
     model, tokenizer, info = load_checkpoint(checkpoint, device)
     log.info("loaded %s (run %s, step %s) in %.1fs", checkpoint, info["run"], info["step"], time.perf_counter() - t0)
@@ -128,6 +129,8 @@ def evaluate_checkpoint(checkpoint: str | Path, task_paths, *, val_path: str | P
     for path in task_paths:
         task = read_task(path)
         rows[task.name] = evaluate_task(scorer, task, tokenizer, overflow)
+        if progress:
+            progress()
     for name, parts in AGGREGATES.items():
         if all(p in rows for p in parts):
             rows[name] = {**metrics.weighted_mean(rows, parts), "task": name,
@@ -155,14 +158,17 @@ def evaluate_job(checkpoints, task_paths, val_path, options: dict, threads: int,
     table (`options`: the job's evaluation options, its runtime ones included)."""
     from taskladder.base.files import write_csv
 
+    from tqdm import tqdm
+
     torch.set_num_threads(threads)
     frames = []
-    for checkpoint in checkpoints:
-        frames.append(evaluate_checkpoint(
-            checkpoint, task_paths, val_path=val_path, overflow=options["overflow"],
-            batch_tokens=options["batch_tokens"], lm_loss_tokens=options["lm_loss_tokens"],
-            device=None if options["device"] == "auto" else options["device"]))
-        log.info("%s: evaluated", checkpoint)
+    with tqdm(total=len(checkpoints) * len(task_paths), desc="evaluate", unit="task", disable=None) as bar:
+        for checkpoint in checkpoints:
+            frames.append(evaluate_checkpoint(
+                checkpoint, task_paths, val_path=val_path, overflow=options["overflow"],
+                batch_tokens=options["batch_tokens"], lm_loss_tokens=options["lm_loss_tokens"],
+                device=None if options["device"] == "auto" else options["device"], progress=bar.update))
+            log.info("%s: evaluated", checkpoint)
     frame = pd.concat(frames, ignore_index=True)
     write_csv(frame, out)
     return frame

@@ -73,6 +73,50 @@ def _ranking_label(r) -> str:
     return "\n".join([line, *extra])
 
 
+def _ranking_panel(ax, panel: pd.DataFrame, target: str, tasks: list[str], answers: dict, offsets: dict,
+                   colors: dict) -> None:
+    """One panel of the group comparison: a row per task, each group's prediction and interval (and the actual),
+    the answer (winner, margin, share of draws; or the backtest's decision accuracy) right of it."""
+    is_backtest = (panel["source"] == "backtest").any()
+    labels = []
+    for i, task in enumerate(tasks):
+        here = panel[panel["task"] == task]
+        answer = answers.get((target, task))
+        for r in here.itertuples():
+            y = -i + offsets[r.group]
+            if "pred_lo" in here and np.isfinite(r.pred_lo):
+                ax.plot([r.pred_lo, r.pred_hi], [y, y], color=colors[r.group], lw=2.5, alpha=0.55,
+                        solid_capstyle="butt")
+            ax.scatter([r.pred_acc], [y], color=colors[r.group], s=30, zorder=3)
+            if "actual_acc" in here and np.isfinite(r.actual_acc):
+                ax.scatter([r.actual_acc], [y], marker="x", color="black", s=30, lw=1.2, zorder=4)
+        if i:
+            ax.axhline(-i + 0.5, color="0.88", lw=0.8)
+        if is_backtest:
+            first = here.iloc[0] if len(here) else None
+            labels.append("" if first is None or not first["pairs"] else
+                          f"decision accuracy {share_text(first['decision_accuracy'])}\n"
+                          f"({int(first['pairs'])} pairs)")
+        else:
+            labels.append(_ranking_label(answer))
+    centers = [-i for i in range(len(tasks))]
+    ax.set_ylim(-len(tasks) + 0.5, 0.5)
+    ax.set_yticks(centers, tasks, fontsize=10.5)
+    ax.tick_params(axis="x", labelsize=9.5)
+    ax.grid(axis="x", color="0.93", lw=0.8)
+    ax.set_axisbelow(True)
+    percent_axis(ax, "x", "predicted accuracy (%)")
+    ax.xaxis.label.set_fontsize(10)
+    right = ax.twinx()
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(centers, labels, fontsize=9.5)
+    right.tick_params(axis="y", length=0)
+    measured = panel["actual_acc"].notna().any() if "actual_acc" in panel else False
+    title = (f"the ladder's largest size ({target}) predicted from its smaller sizes: backtest" if is_backtest
+             else f"target {target}" + (" (measured: x = actual)" if measured else ""))
+    ax.set_title(title, fontsize=10.5, loc="left")
+
+
 def group_comparison_figure(table: pd.DataFrame, method: str, path, ranking: pd.DataFrame | None = None,
                             format: str = "png", dpi: int = 130) -> None:
     """The groups ranked by `method`'s predicted accuracy, sized to be read on the report's page: one panel per
@@ -108,45 +152,7 @@ def group_comparison_figure(table: pd.DataFrame, method: str, path, ranking: pd.
     fig, axes = plt.subplots(len(targets), 1, squeeze=False, figsize=(9.0, sum(heights) + 0.9),
                              height_ratios=heights, layout="constrained")
     for ax, target in zip(axes[:, 0], targets):
-        panel = rows[rows["target"] == target]
-        is_backtest = (panel["source"] == "backtest").any()
-        labels = []
-        for i, task in enumerate(tasks):
-            here = panel[panel["task"] == task]
-            answer = answers.get((target, task))
-            for r in here.itertuples():
-                y = -i + offsets[r.group]
-                if "pred_lo" in here and np.isfinite(r.pred_lo):
-                    ax.plot([r.pred_lo, r.pred_hi], [y, y], color=colors[r.group], lw=2.5, alpha=0.55,
-                            solid_capstyle="butt")
-                ax.scatter([r.pred_acc], [y], color=colors[r.group], s=30, zorder=3)
-                if "actual_acc" in here and np.isfinite(r.actual_acc):
-                    ax.scatter([r.actual_acc], [y], marker="x", color="black", s=30, lw=1.2, zorder=4)
-            if i:
-                ax.axhline(-i + 0.5, color="0.88", lw=0.8)
-            if is_backtest:
-                first = here.iloc[0] if len(here) else None
-                labels.append("" if first is None or not first["pairs"] else
-                              f"decision accuracy {share_text(first['decision_accuracy'])}\n"
-                              f"({int(first['pairs'])} pairs)")
-            else:
-                labels.append(_ranking_label(answer))
-        centers = [-i for i in range(len(tasks))]
-        ax.set_ylim(-len(tasks) + 0.5, 0.5)
-        ax.set_yticks(centers, tasks, fontsize=10.5)
-        ax.tick_params(axis="x", labelsize=9.5)
-        ax.grid(axis="x", color="0.93", lw=0.8)
-        ax.set_axisbelow(True)
-        percent_axis(ax, "x", "predicted accuracy (%)")
-        ax.xaxis.label.set_fontsize(10)
-        right = ax.twinx()
-        right.set_ylim(ax.get_ylim())
-        right.set_yticks(centers, labels, fontsize=9.5)
-        right.tick_params(axis="y", length=0)
-        measured = panel["actual_acc"].notna().any() if "actual_acc" in panel else False
-        title = (f"the ladder's largest size ({target}) predicted from its smaller sizes: backtest" if is_backtest
-                 else f"target {target}" + (" (measured: x = actual)" if measured else ""))
-        ax.set_title(title, fontsize=10.5, loc="left")
+        _ranking_panel(ax, rows[rows["target"] == target], target, tasks, answers, offsets, colors)
     handles = [Line2D([], [], color=colors[g], marker="o", lw=2.5, alpha=0.8, label=g) for g in groups]
     handles += [Line2D([], [], color="0.5", lw=2.5, alpha=0.55, label="interval"),
                 Line2D([], [], ls="none", marker="x", color="black", ms=6, label="actual")]
