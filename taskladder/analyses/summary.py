@@ -20,7 +20,7 @@ from taskladder.base.metrics_table import run_flops
 from taskladder.fit import predictability
 from taskladder.fit.backtest import COLUMNS as BACKTEST_COLUMNS
 from taskladder.fit.methods import PREDICTION_COLUMNS
-from taskladder.fit.points import chance
+from taskladder.fit.points import chance, task_docs
 from taskladder.fit.smoothing import runs_of
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,8 @@ def task_measures(metrics: pd.DataFrame, tasks: list[str], options: dict) -> lis
     out = []
     for task in tasks:
         runs = runs_of(metrics, task, [c for c in ("acc", "task_loss") if c in metrics])
-        rows = metrics[metrics["task"] == task]
-        docs = float(rows["docs"].median()) if "docs" in rows and rows["docs"].notna().any() else None
         out.append(predictability.measures(runs, task, chance(task, options.get("chance")),
-                                           options["final_checkpoints"], docs))
+                                           options["final_checkpoints"], task_docs(metrics, task)))
     return out
 
 

@@ -156,9 +156,9 @@ def evaluate_checkpoint(checkpoint: str | Path, task_paths, *, val_path: str | P
 def evaluate_job(checkpoints, task_paths, val_path, options: dict, threads: int, out: str | Path) -> pd.DataFrame:
     """An evaluation job: score each checkpoint on every task (and the LM loss on `val_path`, if any) and write one
     table (`options`: the job's evaluation options, its runtime ones included)."""
-    from taskladder.base.files import write_csv
-
     from tqdm import tqdm
+
+    from taskladder.base.files import write_csv
 
     torch.set_num_threads(threads)
     frames = []

@@ -54,7 +54,7 @@ from taskladder.fit.points import (
     points_frame,
     task_data,
 )
-from taskladder.fit.predictability import at_chance, measures
+from taskladder.fit.predictability import measures
 from taskladder.fit.smoothing import single_checkpoint_runs
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,9 @@ def _evidence(name: str, method: dict, data: TaskData, options: dict, evidence: 
     if acc not in data.ladder[0].values:
         return False, True, np.nan
     p0 = chance(data.task, options.get("chance"))
-    m = measures(data.ladder, data.task, p0, options["final_checkpoints"], acc=acc)
+    m = measures(data.ladder, data.task, p0, options["final_checkpoints"], data.docs, acc=acc)
     trend = bool(m["snr"] >= evidence["min_snr"] and not m["monotone"] < evidence["min_monotone"])
-    return at_chance(data.ladder, acc, p0, options["final_checkpoints"]), trend, m["best_acc"]
+    return m["at_chance"], trend, m["best_acc"]
 
 
 def fit_tasks_of(name: str, method: dict, metrics: pd.DataFrame, tasks: list[str], options: dict, evidence: dict,

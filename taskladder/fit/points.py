@@ -71,6 +71,16 @@ class TaskData:
     ladder: list[Run]  # step 1 (and step 2 unless the method names other runs)
     step2: list[Run]  # the runs step 2 is fitted on: the ladder, or the runs the method names
     separate: bool  # step 2's runs are not the ladder's
+    docs: float | None = None  # documents each evaluation scored (the median), where the metrics say
+
+
+def task_docs(metrics: pd.DataFrame, task: str) -> float | None:
+    """How many documents an evaluation of `task` scored (the median over its rows), where the metrics say: the
+    binomial floor under the noise that decides `at_chance` (taskladder.fit.predictability)."""
+    if "docs" not in metrics:
+        return None
+    docs = metrics.loc[metrics["task"] == task, "docs"]
+    return float(docs.median()) if docs.notna().any() else None
 
 
 def needed_metrics(method: dict, ladder: bool = True) -> list[str]:
@@ -101,14 +111,15 @@ def task_data(name: str, method: dict, metrics: pd.DataFrame, task: str,
     ladder = runs_of(metrics, task, [c for c in dict.fromkeys([y1, inter, acc]) if c])
     check_metrics(name, ladder, task, needed_metrics(method))
     s2 = method.get("step2")
+    docs = task_docs(metrics, task)
     if not s2 or not s2.get("runs"):
-        return TaskData(task, ladder, ladder, False)
+        return TaskData(task, ladder, ladder, False, docs)
     source = others[others["run"].isin(s2["runs"])] if others is not None else None
     if source is None or source.empty:
         raise FitError(f"method {name}: step 2 runs {s2['runs']} have no metrics; import them (ladder: false)")
     step2 = runs_of(source, task, [inter, acc], s2.get("steps"))
     check_metrics(name, step2, task, needed_metrics(method, ladder=False))
-    return TaskData(task, ladder, step2, True)
+    return TaskData(task, ladder, step2, True, docs)
 
 
 @dataclass

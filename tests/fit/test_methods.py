@@ -67,3 +67,24 @@ def test_a_task_the_ladder_does_not_hold_is_named(files, tmp_path):
                                        r"there: \['hellaswag', 'piqa'\]"):
         run_fit_job(job(tasks=["piqa", "csqa"]), [files / "ladder.csv"], [], [], out)
     assert not any(p.exists() for p in out.values())
+
+
+def test_at_chance_is_decided_as_the_flags_decide_it_with_the_documents_evaluated(files, tmp_path):
+    """A ladder 0.5-6.5 points above PIQA's chance with steady checkpoints: evaluated on 100 documents, that is
+    within two binomial SDs (5 points each) of chance, so the fit writes no prediction and the flag agrees;
+    evaluated on many documents, it is a trend and is predicted."""
+    from taskladder.analyses.summary import task_measures
+    from taskladder.fit.methods import AT_CHANCE
+
+    ladder = pd.read_csv(files / "ladder.csv")
+    piqa = ladder["task"] == "piqa"
+    acc = ladder.loc[piqa, "acc"]
+    ladder.loc[piqa, "acc"] = 0.505 + 0.06 * (acc - acc.min()) / (acc.max() - acc.min())
+    for docs, expected in ((100, True), (100_000, False)):
+        write_csv(ladder.assign(docs=docs), tmp_path / f"ladder-{docs}.csv")
+        out = {t: tmp_path / f"{docs}-{t}.csv" for t in MethodResult.TABLES}
+        result = run_fit_job(job(intervals=intervals(draws=0)), [tmp_path / f"ladder-{docs}.csv"], [], [], out)
+        row = result.predictions.iloc[0]
+        flagged = task_measures(ladder.assign(docs=docs), ["piqa"], job().options)[0]["at_chance"]
+        assert flagged == expected and np.isnan(row.pred_acc) == expected, (docs, row.pred_acc, row.note)
+        assert (row.note == AT_CHANCE) == expected
