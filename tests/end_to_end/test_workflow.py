@@ -407,3 +407,16 @@ def test_rerun_after_snakemake_itself_is_killed(tmp_path):
     assert planned_jobs(tmp_path, "train_all", *args) == {}
     left = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(tmp_path)]
     assert not left, [p.cmdline() for p in left]
+
+
+@pytest.mark.release
+def test_the_embedded_default_gives_the_readme_s_numbers(tmp_path):
+    """`snakemake --cores all` on the embedded default (config.yaml), as the README's first line runs it: it
+    finishes, and the README's block of its predictions is this run's (too long for CI: run with -m release)."""
+    from taskladder.report.readme import README, differences, render
+
+    snakemake(tmp_path, "--configfile", str(ROOT / "config.yaml"))
+    predictions = pd.read_csv(tmp_path / "results" / "tiny" / "predictions.csv")
+    flagged = predictions["flags"].fillna("").str.contains("at_chance|not_fitted")
+    assert predictions.loc[flagged, "pred_acc"].isna().all() and predictions.loc[~flagged, "pred_acc"].notna().all()
+    assert not differences(README.read_text(), render(tmp_path / "results", ["tiny"]))
