@@ -60,7 +60,7 @@ def run(snakefile: Path, folder: Path, target: list[str], cores: int) -> tuple[f
                            "--keep-going", *target], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode:
         print(proc.stderr[-3000:], file=sys.stderr)
     stages: dict[str, list[float]] = {}
@@ -68,7 +68,7 @@ def run(snakefile: Path, folder: Path, target: list[str], cores: int) -> tuple[f
         for rule, seconds, cpu in DONE.findall(log.read_text()):
             s = stages.setdefault(STAGES.get(rule, rule), [0.0, 0.0, 0])
             s[0], s[1], s[2] = s[0] + float(seconds), s[1] + float(cpu), s[2] + 1
-    stages["(all: Snakemake and jobs)"] = [wall, cpu, 1]
+    stages["(all: Snakemake and jobs)"] = [wall, used, 1]
     return wall, stages
 
 
