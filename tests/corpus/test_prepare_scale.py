@@ -44,8 +44,11 @@ def generate(folder: Path, files: int, size: int, planted: list[str], seed: int 
 
 
 def run_job(code: str) -> tuple[dict, float]:
-    """Run `code` in a fresh Python; returns what it printed last (JSON) and its peak RSS in MB."""
-    wrapped = f"{code}\nimport json, resource\nprint(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))"
+    """Run `code` in a fresh Python; returns what it printed last (JSON) and its peak RSS in MB: the high-water mark
+    of its own memory (VmHWM), not getrusage's ru_maxrss, which after fork and exec starts at the forking parent's
+    (this test process's) RSS."""
+    wrapped = (f"{code}\nimport json, re\n"
+               "print(json.dumps(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])))")
     out = subprocess.run([sys.executable, "-c", wrapped], check=True, capture_output=True, text=True, cwd=ROOT,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "RAYON_NUM_THREADS": "1"}).stdout
     return json.loads(out.strip().splitlines()[-1]) / 1024
