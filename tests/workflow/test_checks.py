@@ -54,3 +54,14 @@ def test_a_pretrained_tokenizer_is_a_tokenizer_folder_or_a_hub_name(tmp_path):
     checks.check_tokenizer({"kind": "pretrained", "path": str(tmp_path)})
     with pytest.raises(ConfigError, match="no such folder; expected a tokenizer folder or a hub name"):
         checks.check_tokenizer({"kind": "pretrained", "path": str(tmp_path / "none")})
+
+
+def test_a_ladder_with_fewer_runs_than_a_methods_step1_parameters_is_refused_naming_method_group_and_count():
+    config = validate({"experiment": "x", "methods": {"two_step": {}, "flops": {}, "ensemble": {"ensemble": {}}}})
+    six = [f"r{i}" for i in range(6)]
+    checks.check_run_counts(config, {None: six})  # 6 runs: more than power_nd's 5 parameters
+    with pytest.raises(ConfigError, match=r"methods.two_step: step 1 \(power_nd\) has 5 parameters and group code's "
+                                          r"ladder has 5 run\(s\); it needs more runs than parameters"):
+        checks.check_run_counts(config, {"web": six, "code": six[:5]})
+    with pytest.raises(ConfigError, match=r"methods.flops: .* and the ladder has 2 run\(s\)"):
+        checks.check_run_counts(validate({"experiment": "x", "methods": {"flops": {}}}), {None: six[:2]})
