@@ -31,10 +31,11 @@ import pandas as pd
 from taskladder.base.config import validate
 from taskladder.base.files import write_csv, write_text
 from taskladder.fit.methods import fit_options, run_method
+from taskladder.fit.predictability import spearman
 from taskladder.planner.expected import expected_errors
 from taskladder.planner.plan import reference_candidate
 from taskladder.planner.reference import Reference
-from taskladder.report.readme import planner_markdown, spearman
+from taskladder.report.readme import planner_markdown
 
 SIZES = {"190M": 190_354_176, "370M": 371_262_464, "760M": 758_220_288, "1B": 1_279_395_840}
 MULTIPLES = (1, 2, 5, 10)
@@ -119,8 +120,8 @@ def oracle(logs: Path, draws: int = 64, seed: int = 0) -> np.ndarray:
     ladder, _ = read_logs(logs)
     reference = Reference.from_metrics(ladder, TASKS, options, intervals, evidence, method, "the released ladder")
     whole = reference_candidate(reference)
-    subs = [replace(whole, runs_override=tuple(r for r in reference.runs if r.name in _runs(sizes, multiples)))
-            for sizes, multiples in sub_ladders()]
+    subs = [replace(whole, runs_override=tuple(r for r in reference.runs if r.name in names))
+            for names in (set(_runs(sizes, multiples)) for sizes, multiples in sub_ladders())]
     _, n, d, _ = TARGET
     errors = expected_errors(reference, subs, {"n": n, "d": d, "flops": None}, options, draws, intervals["level"],
                              seed).errors

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from taskladder.fit.predictability import spearman
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 PAPER_FIG2 = {"mmlu": 48.4, "hellaswag": 82.5, "arc_challenge": 51.5, "arc_easy": 76.6, "piqa": 81.2, "csqa": 75.7,
               "socialiqa": 58.7, "openbookqa": 44.2}  # the paper's Figure 2 (PAPER_METHOD.md)
@@ -135,10 +137,6 @@ def tiny(results: Path) -> str:
                      f"{f'{_pts(row.pred_lo)}–{_pts(row.pred_hi)}' if predicted else '—'} | {_pts(row.actual_acc)} | "
                      f"{f'{100 * (row.pred_acc - row.actual_acc):+.1f}' if predicted else '—'} | {_flags(row.flags)} |")
     return "\n".join(lines)
-
-
-def spearman(a, b) -> float:
-    return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
 
 
 def planner_markdown(table: pd.DataFrame, oracle: pd.Series | None = None) -> str:

@@ -314,8 +314,9 @@ def test_default_reference_is_what_the_released_logs_give(paper_logs):
 def test_planner_ranks_the_released_sub_ladders_and_the_readme_says_so(paper_logs, tmp_path):
     """The validation of the README (python -m taskladder.planner.validate): from each of 25 sub-ladders alone, the
     planner's expected error at 7B-4T against the error its real fit makes there; the README's table is this run's."""
+    from taskladder.fit.predictability import spearman
     from taskladder.planner.validate import main as validate_main
-    from taskladder.report.readme import README, differences, render, spearman
+    from taskladder.report.readme import README, differences, render
 
     assert validate_main(["--logs", str(paper_logs), "--out", str(tmp_path / "planner")]) == 0
     table = pd.read_csv(tmp_path / "planner" / "planner_validation.csv")
