@@ -215,16 +215,23 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default="results", help="the folder of the runs (default: %(default)s)")
     p.add_argument("--readme", default=str(README))
-    p.add_argument("--write", action="store_true", help="rewrite the blocks (default: check them)")
-    p.add_argument("blocks", nargs="*", choices=[[], *BLOCKS], help="only these blocks")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="show what differs, exit 1 if anything does (default)")
+    mode.add_argument("--write", action="store_true", help="rewrite the blocks")
+    p.add_argument("blocks", nargs="*", metavar="BLOCK", help=f"only these blocks: {', '.join(BLOCKS)}")
     args = p.parse_args(argv)
+    unknown = [b for b in args.blocks if b not in BLOCKS]
+    if unknown:
+        p.error(f"no block named {', '.join(unknown)} (blocks: {', '.join(BLOCKS)})")
     readme = Path(args.readme)
     rendered = render(Path(args.results), args.blocks or None)
     if not rendered:
         print(f"no block's source found under {args.results}", file=sys.stderr)
         return 1
     if args.write:
-        readme.write_text(write(readme.read_text(), rendered))
+        from taskladder.base.files import write_text
+
+        write_text(write(readme.read_text(), rendered), readme)
         print(f"rewrote {', '.join(rendered)} in {readme}")
         return 0
     diffs = differences(readme.read_text(), rendered)

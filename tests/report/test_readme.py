@@ -3,6 +3,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from taskladder.base.files import write_csv
 from taskladder.report import readme
@@ -39,6 +40,7 @@ def test_the_check_finds_a_stale_number_and_write_fixes_it(tmp_path):
     assert text.startswith("intro\n<!-- readme:paper -->\n| task |") and text.endswith("after\n")
     paper_results(results, shift=0.002)  # a fresh run that moved the ensemble by 0.2 points
     assert readme.main(["--results", str(results), "--readme", str(page), "paper"]) == 1
+    assert readme.main(["--results", str(results), "--readme", str(page), "--check", "paper"]) == 1
     rewritten = write(page.read_text(), render(results, ["paper"]))
     assert "52.2 [48.2, 56.2]" in rewritten and not differences(rewritten, render(results, ["paper"]))
 
@@ -52,3 +54,9 @@ def test_the_readme_holds_every_block():
     text = readme.README.read_text()
     found = {m["name"] for m in readme.MARK.finditer(text)}
     assert found == set(BLOCKS)
+
+
+def test_an_unknown_block_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        readme.main(["--results", str(paper_results(tmp_path)), "papers"])
+    assert exit.value.code == 2 and "no block named papers" in capsys.readouterr().err
