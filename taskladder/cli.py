@@ -59,6 +59,17 @@ def _run_name(text: str) -> str:
     return text
 
 
+def _seed(text: str) -> int:
+    """An argparse type: a seed of numpy's generator, a whole number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0 and value.is_integer()):
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, found {text!r}")
+    return int(text) if text.strip().isdigit() else int(value)
+
+
 def _parse_target(text: str) -> tuple[str, dict]:
     name, _, nd = text.partition("=")
     parts = nd.split(",")
@@ -245,7 +256,7 @@ def fit_command(args) -> None:
 
 def _example_args(p):
     p.add_argument("out", help="directory to write the synthetic ladder logs into")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="a whole number >= 0 (default: %(default)s)")
     p.add_argument("--sweep", action="store_true", help="write the synthetic sweep of three data recipes instead "
                                                         "(sweep.csv, read by configs/sweep-example.yaml)")
     _force_arg(p)
@@ -342,7 +353,7 @@ def plan_command(args) -> None:
     settings = config["planner"]
     name, target = args.target
     budget = settings["budget"] if args.budget is None else _budget(args.budget)
-    budget_flops(budget, target)
+    budget_flops(budget, target, "planner.budget" if args.budget is None else "--budget")
     candidates(grid(config, settings["multiples"], settings["seeds"]), target)  # said before anything is read
     files = []
     if args.source is not None:

@@ -96,3 +96,16 @@ def test_a_target_run_in_a_ladder_table_is_refused(tmp_path, capsys):
     assert code == 2 and (f"{table}: a ladder table holds run c, named like --target c; expected the target's metrics "
                           "in a file of their own, c.csv") in err, err
     assert not (tmp_path / "out" / "predictions.csv").exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", "1.5", "x"])
+def test_an_example_seed_that_is_not_a_whole_number_from_0_is_refused(seed, tmp_path, capsys):
+    """-1 ended in numpy's 'expected non-negative integer', which named neither the option nor the value."""
+    code, err = run(["example", tmp_path / "ex", "--seed", seed], capsys)
+    assert code == 2 and f"argument --seed: expected a whole number >= 0, found {seed!r}" in err, err
+    assert not (tmp_path / "ex").exists()
+
+
+def test_a_budget_from_the_config_is_named_by_its_key(tmp_path, capsys):
+    code, err = run(["plan", "--target", "7B=7e9,1e12", "--config", "planner.budget=2", "-o", tmp_path / "out"], capsys)
+    assert code == 2 and "error: planner.budget 2: as a fraction of the target's compute it must be in (0, 1]" in err
