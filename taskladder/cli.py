@@ -240,6 +240,9 @@ def fit_command(args) -> None:
         run_fit_job(fit_job(config, name, targets), ladder_files, target_files, [], tables[name])
     for name in ensembles:
         member = [tables[m] for m in members(config["methods"], name) if m in tables]
+        if not member:
+            raise InputError(f"--method {name}: an ensemble of {members(config['methods'], name)}, none of which is "
+                             "fitted here; expected some of them as --method too")
         run_ensemble_job(ensemble_job(config, name), *([t[k] for t in member] for k in (
             "predictions", "backtest", "draws", "calibration")), tables[name])
     inputs = {t: [p[t] for p in tables.values() if t in p] for t in ("predictions", "fits", "backtest", "calibration",

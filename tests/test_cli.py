@@ -109,3 +109,12 @@ def test_an_example_seed_that_is_not_a_whole_number_from_0_is_refused(seed, tmp_
 def test_a_budget_from_the_config_is_named_by_its_key(tmp_path, capsys):
     code, err = run(["plan", "--target", "7B=7e9,1e12", "--config", "planner.budget=2", "-o", tmp_path / "out"], capsys)
     assert code == 2 and "error: planner.budget 2: as a fraction of the target's compute it must be in (0, 1]" in err
+
+
+def test_an_ensemble_without_its_members_is_refused(tmp_path, capsys):
+    for run_, n in (("a", 1000), ("b", 2000)):
+        metrics_table(run_, n).to_csv(tmp_path / f"{run_}.csv", index=False)
+    code, err = run(["fit", tmp_path, "--config", "methods={two_step: {}, ens: {ensemble: {members: [two_step]}}}",
+                     "--method", "ens", "-o", tmp_path / "out"], capsys)
+    assert code == 2 and ("--method ens: an ensemble of ['two_step'], none of which is fitted here; expected some of "
+                          "them as --method too") in err, err

@@ -295,6 +295,9 @@ def metric_chunks(raw: pd.DataFrame, spec: dict, rows: Rows, tasks: list[str] | 
     raw = filtered(raw, spec, rows)
     available = available_tasks(raw, spec, rows)
     tasks = list(tasks) if tasks is not None else available
+    if not tasks:  # lm-eval: the tasks are those of its results with metric values that are numbers
+        raise InputError(f"{rows.path}: no task to import: none of its results holds a metric value that is a number "
+                         "(\"acc,none\": 0.5)")
     unknown = [t for t in tasks if t not in available]
     if unknown:
         source = f"preset {spec['preset']}" if spec["preset"] else f"imported.{spec['name']}"

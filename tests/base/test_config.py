@@ -28,6 +28,7 @@ def test_defaults_are_filled_in():
      r"imported.r.n: 1000000000000000000000000000000 is greater than the maximum of 9223372036854775807"),
     ({"imported": {"r": {"file": "r.csv", "n": 5, "seed": -10**19}}}, r"imported.r.seed: -10000000000000000000 is "
                                                                        "less than the minimum"),
+    ({"fit": {"tasks": ["piqa", "piqa"]}}, r"fit.tasks: \['piqa', 'piqa'\] has non-unique elements"),
     ({"checkpoints": [{"run": "r", "n": 5, "tokens": 10**30, "step": 1, "hub": "o/m"}]},
      r"checkpoints\[0\].tokens: 1000000000000000000000000000000 is greater than the maximum of 9223372036854775807"),
 ])
