@@ -23,10 +23,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from taskladder.base.config import ConfigError, load_config, split_overrides
+from taskladder.base.config import ConfigError, load_config, split_overrides, validate
 from taskladder.base.files import write_csv, write_text
 from taskladder.base.log import setup_logging
 from taskladder.base.metrics_table import InputError
+from taskladder.base.names import RULE, check_name, is_safe
 
 
 def _positive(kind):
@@ -43,6 +44,32 @@ def _positive(kind):
     return parse
 
 
+def _count(text: str) -> int:
+    """An argparse type: a parameter count, a whole number > 0 and below 2^63 (the metrics table's 64-bit integer)."""
+    value = _positive(int)(text)
+    if value >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected a whole number below 2^63 (a 64-bit integer), found {text!r}")
+    return value
+
+
+def _run_name(text: str) -> str:
+    """An argparse type: a run's name, a safe name (it names the run's metrics file, {run}.csv, as fit reads them)."""
+    if not is_safe(text):
+        raise argparse.ArgumentTypeError(f"run name {text!r} cannot name a file; expected {RULE}")
+    return text
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed of numpy's generator, a whole number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0 and value.is_integer()):
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, found {text!r}")
+    return int(text) if text.strip().isdigit() else int(value)
+
+
 def _parse_target(text: str) -> tuple[str, dict]:
     name, _, nd = text.partition("=")
     parts = nd.split(",")
@@ -53,6 +80,7 @@ def _parse_target(text: str) -> tuple[str, dict]:
         n, d = (_positive(int)(v) for v in parts)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(usage) from None
+    check_name("target", name, text, argparse.ArgumentTypeError)  # it names the run, its file and a plan's config key
     return name, {"n": n, "d": d, "flops": None}
 
 
@@ -120,8 +148,8 @@ def _output(out: str | Path, directory: bool) -> Path:
 
 def _import_args(p):
     p.add_argument("file", help="a ladder log (OLMo-ladder CSV)")
-    p.add_argument("--run", required=True, help="run name written to the table, e.g. 190M-1xC")
-    p.add_argument("--n", required=True, type=_positive(int), help="non-embedding parameters of the run")
+    p.add_argument("--run", required=True, type=_run_name, help="run name written to the table, e.g. 190M-1xC")
+    p.add_argument("--n", required=True, type=_count, help="non-embedding parameters of the run")
     p.add_argument("-o", "--out", required=True, help="metrics table to write (CSV)")
     _force_arg(p)
 
@@ -156,6 +184,15 @@ def _fit_args(p):
     _force_arg(p)
 
 
+def _no_target_runs(ladder, src: Path, targets) -> None:
+    """No ladder table holds a run named like a --target: fitted as a rung, the target would predict itself."""
+    run = next((r for r in ladder["run"].unique() if r in targets), None)
+    if run is not None:
+        raise InputError(f"{src}: a ladder table holds run {run}, named like --target {run}; expected the target's "
+                         f"metrics in a file of their own, {run}.csv, which gives its actuals and is left out of the "
+                         "ladder")
+
+
 def fit_command(args) -> None:
     """The workflow's fit stage on a metrics directory: the same jobs (taskladder.workflow.fitting), in order."""
     from taskladder.analyses.summary import ANALYSIS_TABLES, TABLES, run_summary_job
@@ -177,6 +214,9 @@ def fit_command(args) -> None:
         raise InputError(f"{src}: no metrics tables (*.csv) found")
     target_files = [f for f in files if f.stem in targets]
     ladder_files = [f for f in files if f.stem not in targets]
+    if not ladder_files:
+        raise InputError(f"{src}: only the metrics of --target {', '.join(f.stem for f in target_files)}; expected "
+                         "ladder runs' tables ({run}.csv) beside them")
     methods = args.method or list(config["methods"])
     unknown = [m for m in methods if m not in config["methods"]]
     if unknown:
@@ -190,6 +230,7 @@ def fit_command(args) -> None:
     _claim([p for written in [*tables.values(), outputs, *figures.values()] for p in written.values()], files,
            args.force)
     ladder = read_metrics(ladder_files)
+    _no_target_runs(ladder, src, targets)
     for name in [m for m in methods if m not in ensembles]:  # a method that can predict nothing: say why, first
         job = fit_job(config, name, targets)
         unfit = unfittable(name, job.spec, ladder, job.tasks, job.options)
@@ -199,6 +240,9 @@ def fit_command(args) -> None:
         run_fit_job(fit_job(config, name, targets), ladder_files, target_files, [], tables[name])
     for name in ensembles:
         member = [tables[m] for m in members(config["methods"], name) if m in tables]
+        if not member:
+            raise InputError(f"--method {name}: an ensemble of {members(config['methods'], name)}, none of which is "
+                             "fitted here; expected some of them as --method too")
         run_ensemble_job(ensemble_job(config, name), *([t[k] for t in member] for k in (
             "predictions", "backtest", "draws", "calibration")), tables[name])
     inputs = {t: [p[t] for p in tables.values() if t in p] for t in ("predictions", "fits", "backtest", "calibration",
@@ -215,7 +259,7 @@ def fit_command(args) -> None:
 
 def _example_args(p):
     p.add_argument("out", help="directory to write the synthetic ladder logs into")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="a whole number >= 0 (default: %(default)s)")
     p.add_argument("--sweep", action="store_true", help="write the synthetic sweep of three data recipes instead "
                                                         "(sweep.csv, read by configs/sweep-example.yaml)")
     _force_arg(p)
@@ -307,10 +351,12 @@ def plan_command(args) -> None:
     from taskladder.planner.plan import outputs, plan_for, summary_lines, write_plan
 
     config = _load(args)
+    if args.draws is not None:  # within the range of planner.draws, which it overrides
+        validate({**config, "planner": {**config["planner"], "draws": args.draws}}, "--draws")
     settings = config["planner"]
     name, target = args.target
     budget = settings["budget"] if args.budget is None else _budget(args.budget)
-    budget_flops(budget, target)
+    budget_flops(budget, target, "planner.budget" if args.budget is None else "--budget")
     candidates(grid(config, settings["multiples"], settings["seeds"]), target)  # said before anything is read
     files = []
     if args.source is not None:

@@ -97,6 +97,17 @@ def load_yaml(text: str, source: str, key: str | None = None):
         loader.dispose()
 
 
+def read_text(path: Path) -> str:
+    """A config file's text, checked to be UTF-8 (the line of the first byte that is not)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte {data[e.start]:#04x}); expected a UTF-8 YAML "
+                          "file") from None
+
+
 def split_overrides(items) -> dict[str, str]:
     """`--config KEY=VALUE ...` -> {KEY: VALUE text}, refusing an item without `=`, and a key given twice or inside
     another one given (`fit={window: 7}` and `fit.window=8`): which would win is not what the user can see."""
@@ -118,7 +129,7 @@ def check_command_line(configfiles, config_args) -> None:
     """What the workflow was given, read strictly (Snakemake's own reading keeps the last of a key given twice and
     takes a `--config` value that is not valid YAML as a string): every config file and `--config` value."""
     for path in configfiles:
-        load_yaml(Path(path).read_text(), str(path))
+        load_yaml(read_text(Path(path)), str(path))
     for key, text in split_overrides(config_args).items():
         load_yaml(text, f"--config {key}", key)
 
@@ -316,7 +327,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"config file not found: {path}")
-        config = load_yaml(path.read_text(), str(path)) or {}
+        config = load_yaml(read_text(path), str(path)) or {}
         if not isinstance(config, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, found {type(config).__name__}")
         source = str(path)

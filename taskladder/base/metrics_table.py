@@ -3,6 +3,7 @@ and a run's table from its evaluation tables."""
 
 from __future__ import annotations
 
+import csv
 from io import StringIO
 from pathlib import Path
 
@@ -87,6 +88,25 @@ def read_csv_text(path: str | Path) -> str:
     return text
 
 
+def _check_header(path: Path, text: str) -> None:
+    """Each column named once: pandas would read a repeated name as another column (`acc.1`) and the first one
+    would count, silently."""
+    names = next(csv.reader(StringIO(text)), [])
+    twice = next((i for i, name in enumerate(names) if name in names[:i]), None)
+    if twice is not None:
+        raise InputError(f"{path}: row 1, column '{names[twice]}': expected each column name once, found it twice "
+                         f"(columns {names.index(names[twice]) + 1} and {twice + 1})")
+
+
+def _check_names(path: Path, frame: pd.DataFrame) -> None:
+    """A run and a task name in every row: a row without one would be left out of its run's checks and fits."""
+    for c in ("run", "task"):
+        bad = frame[c].isna()
+        if bad.any():
+            raise _row_error(path, frame, bad, lambda r, i: f", column '{c}': expected a {c} name, found "
+                                                            f"{_raw(path, i, c)!r}, which reads as an empty cell")
+
+
 def _check_values(path: Path, frame: pd.DataFrame) -> None:
     for c in NUMERIC_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]:
         values = pd.to_numeric(frame[c], errors="coerce")
@@ -103,6 +123,10 @@ def _check_values(path: Path, frame: pd.DataFrame) -> None:
         if bad.any():
             raise _row_error(path, frame, bad,
                              lambda r, i: f", column '{c}': expected {expected}, found {_raw(path, i, c)}")
+    bad = (frame["tokens"] == 0) & (frame["step"] > 0)  # only the initial checkpoint has seen no tokens
+    if bad.any():
+        raise _row_error(path, frame, bad, lambda r, i: f", column 'tokens': expected a token count > 0 at step "
+                                                        f"{r['step']:g} (0 only at step 0), found 0")
 
 
 def _check_run(path: Path, run, rows: pd.DataFrame) -> None:
@@ -156,21 +180,25 @@ def check_runs(path: Path, frame: pd.DataFrame) -> None:
 def read_metrics(paths) -> pd.DataFrame:
     """Read and concatenate metrics tables (the long format: one row per checkpoint and task), checking them for meaning.
 
-    Each file must be complete UTF-8 CSV with the contract's columns; accuracies in [0, 1], losses > 0,
-    n > 0; one row per (run, task, step), every task at every step of a run, tokens non-decreasing with
-    step, and a run in one file only. task_ce and lm_loss may be empty (a source without them), and so may
-    task_loss at every checkpoint of a run's task (a source of accuracy only).
+    Each file must be complete UTF-8 CSV with the contract's columns, each named once; a run and a task name in
+    every row, accuracies in [0, 1], losses > 0, n > 0, tokens > 0 after step 0; one row per (run, task, step),
+    every task at every step of a run, tokens non-decreasing with step, and a run in one file only. task_ce and
+    lm_loss may be empty (a source without them), and so may task_loss at every checkpoint of a run's task (a source
+    of accuracy only).
     Raises InputError naming the file, the row or run, the column, the value and what was expected.
     """
     frames, seen = [], {}
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         path = Path(path)
-        frame = pd.read_csv(StringIO(read_csv_text(path)))
+        text = read_csv_text(path)
+        _check_header(path, text)
+        frame = pd.read_csv(StringIO(text))
         missing = [c for c in METRIC_COLUMNS if c not in frame.columns]
         if missing:
             raise InputError(f"{path}: missing column(s) {missing}; expected {METRIC_COLUMNS}")
         if frame.empty:
             raise InputError(f"{path}: no rows after the header")
+        _check_names(path, frame)
         _check_values(path, frame)
         check_runs(path, frame)
         for run in frame["run"].unique():

@@ -14,7 +14,9 @@ import codecs
 import csv
 import json
 import re
+import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +109,10 @@ def _csv_header(path: Path, fmt: str, sep: str) -> tuple[list[str], int]:
         raise InputError(f"{path}: not a readable {fmt.upper()} file ({e})") from None
     if header is None:
         raise InputError(f"{path}: empty file (no header, no rows)")
+    other = next((c for c in ",;\t" if c != sep and len(header) == 1 and c in header[0]), None)
+    if other is not None:  # a table of one column is never an entry's: its fields are split by another character
+        raise InputError(f"{path}: row 1 is one field that holds {other!r} ({header[0][:60]!r}); expected a "
+                         f"{fmt.upper()} file, its fields separated by {sep!r}")
     return header, skip
 
 
@@ -127,6 +133,18 @@ def _stream_csv(path: Path, sep: str, skip: int, names: list[str], chosen: list[
     return reader.read_all()
 
 
+@contextmanager
+def _unraisable():
+    """The exceptions raised where Python cannot raise them, collected instead of printed with their traceback:
+    pyarrow calls the invalid-row handler so, and a row that is not UTF-8 text fails there before the handler runs."""
+    lost, hook = [], sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: lost.append(unraisable.exc_value)
+    try:
+        yield lost
+    finally:
+        sys.unraisablehook = hook
+
+
 def _read_csv(path: Path, fmt: str, keep, numeric) -> pd.DataFrame:
     """The columns `keep` accepts; those `numeric` accepts as floats where every cell is a finite number (a column
     with any other cell is read as text, to be parsed and named cell by cell), the others as text."""
@@ -141,13 +159,14 @@ def _read_csv(path: Path, fmt: str, keep, numeric) -> pd.DataFrame:
         return "skip"
     while True:
         try:
-            table = _stream_csv(path, sep, skip, names, chosen, text, invalid=invalid)
+            with _unraisable() as lost:
+                table = _stream_csv(path, sep, skip, names, chosen, text, invalid=invalid)
         except pa.ArrowInvalid as e:
             column = re.match(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to double", str(e))
             if column and int(column.group(1)) not in text:  # a cell that is not a number: read the column as text
                 text.add(int(column.group(1)))
                 continue
-            if "UTF8" in str(e):
+            if "UTF8" in str(e) or any(isinstance(x, UnicodeDecodeError) for x in lost):
                 raise _utf8_error(path, fmt) from None
             raise InputError(f"{path}: not a readable {fmt.upper()} file ({e})") from None
         if bad:  # read again on one thread: only then does pyarrow know the line of a bad row
@@ -225,6 +244,8 @@ def read_table(path: str | Path, fmt: str, keep: Callable[[str], bool] | None = 
     in the file. CSV cells are strings, but in the columns `numeric` accepts where every cell is a finite number:
     floats."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: a directory; expected a {fmt.upper()} file")
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     if fmt in ("csv", "tsv"):

@@ -26,7 +26,10 @@ def read_manifest(run_dir: Path, spec: dict) -> tuple[dict, str]:
             raise InputError(f"{path}: manifest not found (it lists the checkpoints of {run_dir}: n, and per "
                              "checkpoint its results, step and tokens)")
         try:
-            manifest = yaml.safe_load(path.read_text())
+            manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected a UTF-8 YAML "
+                             "file") from None
         except yaml.YAMLError as e:
             raise InputError(f"{path}: not YAML ({e})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("checkpoints"), list) or not manifest.get(
@@ -97,6 +100,9 @@ def _lm_eval_results(path: Path) -> dict[str, dict]:
     date = path.stem.rsplit("_", 1)[1] if "_" in path.stem else None  # lm-eval's date id has no "_"
     out, pooled = {}, {}
     for task, values in data["results"].items():
+        if not isinstance(values, dict):
+            raise InputError(f"{path}: results.{task}: expected a mapping of metric values (\"acc,none\": 0.5), found "
+                             f"{json.dumps(values)[:60]}")
         out[task] = {k: v for k, v in values.items()
                      if "," in k and "stderr" not in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
         samples = path.parent / f"samples_{task}_{date}.jsonl"

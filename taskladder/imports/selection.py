@@ -99,7 +99,7 @@ def filtered(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
             else:
                 keep = cells.astype(str).isin([str(v) for v in wanted]).to_numpy()
         raw = raw[keep]
-    if raw.empty:
+    if not len(raw):  # not raw.empty: a frame of no columns read (none of the file's is mapped) is empty too
         raise InputError(f"{rows.path}: no rows left after the filters {filters}")
     return raw
 

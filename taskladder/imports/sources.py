@@ -209,6 +209,9 @@ def plan_checkpoints(items: list[dict]) -> dict[str, ExternalRun]:
                 raise ConfigError(f"{where}.path: {path}: {found}; expected a save_pretrained model directory")
         elif not HUB_ID.match(item["hub"]):
             raise ConfigError(f"{where}.hub: {item['hub']!r} is not a hub id; expected org/name")
+        if item["tokens"] == 0 and item["step"] > 0:
+            raise ConfigError(f"{where}.tokens: 0 at step {item['step']}; expected tokens > 0 after step 0 (only the "
+                              "initial checkpoint has seen none)")
         run = runs.setdefault(name, ExternalRun(name, item["n"], item.get("group")))
         if (item["n"], item.get("group")) != (run.n, run.group):
             raise ConfigError(f"{where}: run {name} has n = {item['n']}, group {item.get('group')!r} here but n = "

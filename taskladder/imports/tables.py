@@ -60,7 +60,8 @@ boolean or an array where a number is expected is an error.
 
 Every value is checked for meaning: accuracy in [0, 1] (declared ``percent``: in [0, 100] and on one
 scale in a column, not fractions at some rows and percent at others), losses finite and > 0, n and
-tokens > 0, tokens non-decreasing with step within a run, no duplicated (run, step, task). Errors
+tokens > 0 (tokens 0 only at step 0, never in a table of one checkpoint per run), n, step, tokens and seed
+within 64-bit integers, tokens non-decreasing with step within a run, no duplicated (run, step, task). Errors
 name the file, the row (a CSV's row counts its header line as row 1; parquet rows count from 1;
 JSONL lines count from 1) and the column, or the config key (``ConfigError``).
 
@@ -93,6 +94,8 @@ from taskladder.imports.selection import (
 from taskladder.imports.values import check, convert, names, numbers
 
 CHUNK_ROWS = 250_000  # rows of the long table assembled at a time (about 35 MB)
+
+INT64_END = 2.0**63  # n, step and tokens are 64-bit integers in the metrics table: each is below this
 
 
 def _metric(raw: pd.DataFrame, spec: dict, metric: str, task: str, rows: Rows) -> tuple[np.ndarray | None, str | None]:
@@ -130,6 +133,7 @@ def _keys(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
     if cols["n"]:
         n = numbers(raw, cols["n"], rows) * units["n"]
         check(n > 0, raw, n, cols["n"], rows, "expected n (non-embedding parameters) > 0")
+        check(n < INT64_END, raw, n, cols["n"], rows, "expected n (non-embedding parameters) below 2^63")
         out["n"] = np.rint(n).astype(np.int64)
     else:
         out["n"] = np.int64(spec["n"])
@@ -143,15 +147,18 @@ def _keys(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
     else:
         why = f"missing column '{cols['tokens']}'" if cols["tokens"] else f"no imported.{spec['name']}.columns.tokens"
         raise InputError(f"{rows.path}: no tokens: {why}, and no step and tokens_per_step to count them")
+    final = step is None and tps is None  # one checkpoint per run, the end of its training: its step is unknown
     if step is None:
-        if tps is not None:
-            step = np.round(tokens / per_step())
-        else:  # one checkpoint per run: its step is unknown
-            step = np.zeros(len(raw))
+        step = np.round(tokens / per_step()) if tps is not None else np.zeros(len(raw))
     # the initial checkpoint (step 0) has seen no tokens; every other has
     check((tokens > 0) | ((tokens == 0) & (step == 0)), raw, tokens, cols["tokens"] or "tokens", rows,
           "expected tokens > 0 (0 only at step 0)")
+    if final:
+        check(tokens > 0, raw, tokens, cols["tokens"] or "tokens", rows,
+              "expected tokens > 0 (one checkpoint per run: its final model)")
+    check(tokens < INT64_END, raw, tokens, cols["tokens"] or "tokens", rows, "expected tokens below 2^63")
     check((step >= 0) & (step == np.round(step)), raw, step, cols["step"] or "step", rows, "expected a whole step >= 0")
+    check(step < INT64_END, raw, step, cols["step"] or "step", rows, "expected a step below 2^63")
     out["step"], out["tokens"] = step.astype(np.int64), np.rint(tokens).astype(np.int64)
     if present("flops"):
         flops = numbers(raw, cols["flops"], rows) * units["flops"]
@@ -162,6 +169,7 @@ def _keys(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
     if cols["seed"]:
         seed = numbers(raw, cols["seed"], rows)
         check(seed == np.round(seed), raw, seed, cols["seed"], rows, "expected a whole seed")
+        check(np.abs(seed) < INT64_END, raw, seed, cols["seed"], rows, "expected a seed between -2^63 and 2^63")
         out["seed"] = seed.astype(np.int64)
     elif spec.get("seed") is not None:
         out["seed"] = np.int64(spec["seed"])
@@ -287,6 +295,9 @@ def metric_chunks(raw: pd.DataFrame, spec: dict, rows: Rows, tasks: list[str] | 
     raw = filtered(raw, spec, rows)
     available = available_tasks(raw, spec, rows)
     tasks = list(tasks) if tasks is not None else available
+    if not tasks:  # lm-eval: the tasks are those of its results with metric values that are numbers
+        raise InputError(f"{rows.path}: no task to import: none of its results holds a metric value that is a number "
+                         "(\"acc,none\": 0.5)")
     unknown = [t for t in tasks if t not in available]
     if unknown:
         source = f"preset {spec['preset']}" if spec["preset"] else f"imported.{spec['name']}"

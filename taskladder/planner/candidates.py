@@ -209,16 +209,17 @@ def within_budget(candidate: Candidate, budget: float, target: dict) -> bool:
 MIN_FLOPS = 1e6  # a budget this large or larger is FLOPs; one in (0, 1] a fraction of the target's compute
 
 
-def budget_flops(budget: float, target: dict) -> float:
-    """The budget in FLOPs; ConfigError where it is neither a fraction in (0, 1] nor FLOPs up to the target's."""
+def budget_flops(budget: float, target: dict, where: str = "--budget") -> float:
+    """The budget in FLOPs; ConfigError where it is neither a fraction in (0, 1] nor FLOPs up to the target's.
+    `where`: what gave it, as the error names it (the option, or the config key planner.budget)."""
     flops = target_flops(target)
     if not (np.isfinite(budget) and budget > 0):
-        raise ConfigError(f"--budget {budget:g}: expected a fraction of the target's compute in (0, 1] or FLOPs > 0")
+        raise ConfigError(f"{where} {budget:g}: expected a fraction of the target's compute in (0, 1] or FLOPs > 0")
     if 1 < budget < MIN_FLOPS:
-        raise ConfigError(f"--budget {budget:g}: as a fraction of the target's compute it must be in (0, 1]; as FLOPs "
+        raise ConfigError(f"{where} {budget:g}: as a fraction of the target's compute it must be in (0, 1]; as FLOPs "
                           f"expected at least {MIN_FLOPS:g}")
     out = budget * flops if budget <= 1 else budget
     if out > flops * (1 + 1e-9):
-        raise ConfigError(f"--budget {budget:g} FLOPs: more than the target's own compute ({flops:.3g} FLOPs); "
+        raise ConfigError(f"{where} {budget:g} FLOPs: more than the target's own compute ({flops:.3g} FLOPs); "
                           "expected a fraction in (0, 1] or FLOPs below it")
     return float(out)

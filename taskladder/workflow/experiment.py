@@ -217,7 +217,7 @@ def _check_planner(config: dict, runs: Runs) -> None:
 
     target = runs.targets[name]
     spec = {"n": target.n, "d": target.d, "flops": target.flops}
-    budget_flops(config["planner"]["budget"], spec)
+    budget_flops(config["planner"]["budget"], spec, "planner.budget")
     candidates(grid(config, config["planner"]["multiples"], config["planner"]["seeds"]), spec)
 
 

@@ -144,6 +144,8 @@ def _imported(config: dict) -> tuple[dict[str, ImportedRun], dict[str, ImportedT
             path = logs_dir(config) / spec["file"]
             if not path.exists():
                 raise ConfigError(f"imported.{name}.file: ladder log not found: {path}")
+            if path.is_dir():
+                raise ConfigError(f"imported.{name}.file: {path} is a directory; expected a ladder log (a CSV file)")
             runs[name] = ImportedRun(name, spec["n"], path, spec.get("ladder", True), group)
         else:
             if config.get("olmo_ladder_dir"):

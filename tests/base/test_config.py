@@ -2,7 +2,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from taskladder.base.config import ConfigError, load_config, schema, validate
+from taskladder.base.config import ConfigError, check_command_line, load_config, schema, validate
 
 
 def _config(**extra):
@@ -24,6 +24,13 @@ def test_defaults_are_filled_in():
     ({"fit": {"drop_first": 1.5}}, "fit.drop_first"),
     ({"methods": {"m": {"step1": {"law": "quadratic"}}}}, "methods.m.step1.law: 'quadratic' is not one of"),
     ({"targets": {"7B": {"n": -5, "d": 10}}}, "targets.7B.n: -5 is less than or equal to the minimum of 0"),
+    ({"imported": {"r": {"file": "r.csv", "n": 10**30}}},  # the import would overflow its 64-bit integer
+     r"imported.r.n: 1000000000000000000000000000000 is greater than the maximum of 9223372036854775807"),
+    ({"imported": {"r": {"file": "r.csv", "n": 5, "seed": -10**19}}}, r"imported.r.seed: -10000000000000000000 is "
+                                                                       "less than the minimum"),
+    ({"fit": {"tasks": ["piqa", "piqa"]}}, r"fit.tasks: \['piqa', 'piqa'\] has non-unique elements"),
+    ({"checkpoints": [{"run": "r", "n": 5, "tokens": 10**30, "step": 1, "hub": "o/m"}]},
+     r"checkpoints\[0\].tokens: 1000000000000000000000000000000 is greater than the maximum of 9223372036854775807"),
 ])
 def test_bad_values_name_the_key(bad, where):
     with pytest.raises(ConfigError, match=where):
@@ -69,6 +76,16 @@ def test_overrides_and_missing_file(tmp_path):
     assert config["fit"]["window"] == 7 and config["olmo_ladder_dir"] == "logs"
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_a_config_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"experiment: t\n# caf\xe9\n")
+    message = r"c.yaml: line 2: not UTF-8 text \(byte 0xe9\); expected a UTF-8 YAML file"
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    with pytest.raises(ConfigError, match=message):
+        check_command_line([path], [])
 
 
 def test_shipped_configs_are_valid():

@@ -70,6 +70,35 @@ def test_runs_are_checked_whole(tmp_path):
         read_metrics([write(table(), tmp_path / "first.csv"), tmp_path / "again.csv"])
 
 
+def test_a_row_without_a_run_or_task_name_is_named(tmp_path):
+    """pandas reads an empty name as missing: such a row would be left out of its run's checks and fits, silently."""
+    for column in ("run", "task"):
+        frame = table().astype({column: object})
+        frame.loc[2, column] = ""
+        with pytest.raises(InputError, match=rf"m.csv: row 4, column '{column}': expected a {column} name, found ''"):
+            read_metrics(write(frame, tmp_path / "m.csv"))
+    with pytest.raises(InputError, match=r"row 2, column 'run': expected a run name, found 'NA', which reads as an "
+                                         "empty cell"):
+        read_metrics(write(table(run="NA"), tmp_path / "m.csv"))
+
+
+def test_no_tokens_after_step_0_is_refused(tmp_path):
+    """D = 0 at a run's checkpoints would leave step 1 nothing to fit, and the prediction silently wrong."""
+    with pytest.raises(InputError, match=r"m.csv: row 2, column 'tokens': expected a token count > 0 at step 1 "
+                                         r"\(0 only at step 0\), found 0"):
+        read_metrics(write(table(tokens=0), tmp_path / "m.csv"))
+    initial = table().assign(step=lambda f: f["step"] - 1, tokens=lambda f: 100 * f["step"])  # steps 0 and 1
+    assert read_metrics(write(initial, tmp_path / "m.csv"))["tokens"].min() == 0  # the initial checkpoint: step 0
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    """pandas would read the second as `acc.1`, and the first would count, silently."""
+    (tmp_path / "m.csv").write_text(table().to_csv(index=False).replace("lm_loss", "acc", 1))
+    with pytest.raises(InputError, match=r"m.csv: row 1, column 'acc': expected each column name once, found it twice "
+                                         r"\(columns 7 and 9\)"):
+        read_metrics(tmp_path / "m.csv")
+
+
 def test_only_complete_utf8_text_is_read(tmp_path):
     text = table().to_csv(index=False)
     (tmp_path / "cut.csv").write_text(text[:-5])

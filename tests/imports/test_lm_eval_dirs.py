@@ -177,3 +177,30 @@ def test_lm_eval_command_line_without_cuda(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "CUDA is not available on this machine; scoring on the CPU" in proc.stderr
     assert list((tmp_path / "out").rglob("results*.json"))
+
+
+def results_run(folder, results, manifest=b"n: 5\ncheckpoints: [{results: results_1.json, step: 1, tokens: 10}]\n"):
+    """A run folder of one hand-written results file and its manifest."""
+    folder.mkdir()
+    (folder / "results_1.json").write_text(json.dumps({"results": results}))
+    (folder / "manifest.yaml").write_bytes(manifest)
+    return {"file": str(folder), "format": "lm_eval"}
+
+
+@pytest.mark.parametrize("results, expected", [
+    ({"tiny_qa": [0.5]}, r"results_1.json: results.tiny_qa: expected a mapping of metric values \(\"acc,none\": "
+                         r"0.5\), found \[0.5\]"),
+    ({"tiny_qa": {"acc,none": "0.5"}}, r"run: no task to import: none of its results holds a metric value that is a "
+                                       "number"),
+])
+def test_results_without_numbers_are_named(tmp_path, results, expected):
+    """A task's results as a list ended in an AttributeError's traceback; as text, in 'No objects to concatenate'."""
+    with pytest.raises(InputError, match=expected):
+        read_entry("r", results_run(tmp_path / "run", results))
+
+
+def test_a_manifest_that_is_not_utf8_is_named(tmp_path):
+    entry = results_run(tmp_path / "run", {"tiny_qa": {"acc,none": 0.5}}, manifest=b"n: 5\n# caf\xe9\n")
+    with pytest.raises(InputError, match=r"run/manifest.yaml: not UTF-8 text \(invalid continuation byte at byte 10\); "
+                                         "expected a UTF-8 YAML file"):
+        read_entry("r", entry)

@@ -94,7 +94,9 @@ def test_existing_checkpoints_are_checked_by_run(tmp_path):
            "no model": ([{"run": "r", "n": 5, "tokens": 1, "step": 1, "path": str(tmp_path)}],
                         "no config.json in it"),
            "both": ([{"run": "r", "n": 5, "tokens": 1, "step": 1, "path": path, "hub": "o/m"}], "not both"),
-           "bad hub": ([{"run": "r", "n": 5, "tokens": 1, "step": 1, "hub": "../m"}], "is not a hub id")}
+           "bad hub": ([{"run": "r", "n": 5, "tokens": 1, "step": 1, "hub": "../m"}], "is not a hub id"),
+           "no tokens after step 0": ([{"run": "r", "n": 5, "tokens": 0, "step": 3, "hub": "o/m"}],
+                                      r"checkpoints\[0\].tokens: 0 at step 3; expected tokens > 0 after step 0")}
     for case, (items, message) in bad.items():
         with pytest.raises(ConfigError, match=message):
             sources.plan_checkpoints(items)

@@ -121,6 +121,9 @@ def test_accuracy_in_percent_declared_as_a_fraction_is_refused(tmp_path):
     ("params", 0, r"row 3, column 'params': expected n \(non-embedding parameters\) > 0, found 0"),
     ("tokens", -5, r"row 3, column 'tokens': expected tokens > 0 \(0 only at step 0\), found -5"),
     ("model", "", r"row 3, column 'model': expected a run name, found an empty cell"),
+    ("tokens", 0, r"row 3, column 'tokens': expected tokens > 0 \(one checkpoint per run: its final model\), found 0"),
+    ("tokens", 1e30, r"row 3, column 'tokens': expected tokens below 2\^63, found 1e\+30"),  # int64 would wrap
+    ("params", 1e30, r"row 3, column 'params': expected n \(non-embedding parameters\) below 2\^63, found 1e\+30"),
 ])
 def test_bad_values_name_file_row_and_column(tmp_path, column, value, expected):
     frame = sweep_frame().astype(object)
@@ -140,6 +143,26 @@ def test_missing_columns_name_file_column_and_entry(tmp_path):
     assert m.query("task == 'boolq'")["task_loss"].isna().all() and m.query("task == 'piqa'")["task_loss"].notna().all()
     write(tmp_path, sweep_frame().drop(columns=["tokens"]))
     with pytest.raises(InputError, match=r"sweep.csv: missing column 'tokens'"):
+        read_entry("sweep", SWEEP, base_dir=tmp_path)
+
+
+def test_a_step_or_seed_beyond_64_bits_is_refused(tmp_path):
+    frame = pd.DataFrame({"run": ["a", "a"], "step": [100, 1e19], "seed": [1, 1], "n": 1e8, "tokens": [1e9, 2e9],
+                          "piqa_acc": 0.6, "piqa_bpb": 1.0})
+    entry = {"file": "h.csv", "columns": {"run": "run", "step": "step", "n": "n", "tokens": "tokens", "seed": "seed"},
+             "metrics": {"acc": "{task}_acc", "task_loss": "{task}_bpb"}, "tasks": ["piqa"]}
+    write(tmp_path, frame, "h.csv")
+    with pytest.raises(InputError, match=r"h.csv: row 3, column 'step': expected a step below 2\^63, found 1e\+19"):
+        read_entry("h", entry, base_dir=tmp_path)
+    write(tmp_path, frame.assign(step=[100, 200], seed=[1, -1e19]), "h.csv")
+    with pytest.raises(InputError, match=r"h.csv: row 3, column 'seed': expected a seed between -2\^63 and 2\^63"):
+        read_entry("h", entry, base_dir=tmp_path)
+
+
+def test_a_file_none_of_whose_columns_is_mapped_says_what_is_missing(tmp_path):
+    """Not 'no rows left after the filters {}': the rows are there, the columns are not."""
+    (tmp_path / "sweep.csv").write_text("x,y\n1,2\n")
+    with pytest.raises(InputError, match=r"sweep.csv: missing column 'model' \(the run name\)"):
         read_entry("sweep", SWEEP, base_dir=tmp_path)
 
 

@@ -262,7 +262,8 @@ def test_workflow_plans_a_ladder_when_the_config_asks(tmp_path):
     job = exp.job("plan_ladder")(None)
     assert job["target"] == "7B-4T" and job["spec"]["n"] == TARGET["n"] and job["config"]["planner"]["budget"] == 0.03
     assert any(rule == "plan_ladder" for rule, _, _ in exp.jobs())
-    for bad, message in (({"target": "13B"}, "not a target"), ({"target": "7B-4T", "budget": 3.0}, "must be in")):
+    for bad, message in (({"target": "13B"}, "not a target"), ({"target": "7B-4T", "budget": 3.0},
+                                                                "^planner.budget 3: as a fraction .* must be in")):
         with pytest.raises(ConfigError, match=message):
             plan(validate(copy.deepcopy(config) | {"planner": bad}), warn=lambda m: None)
 

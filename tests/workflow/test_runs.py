@@ -61,6 +61,10 @@ def test_a_missing_ladder_log_or_folder_stops_the_plan(logs):
     (logs / "1B-10xC.csv").unlink()
     with pytest.raises(ConfigError, match="imported.1B-10xC.file: ladder log not found: logs/1B-10xC.csv"):
         plan_runs(synthetic(), None, print)
+    (logs / "1B-10xC.csv").mkdir()  # a folder where the log should be: refused now, not by its import job
+    with pytest.raises(ConfigError, match="imported.1B-10xC.file: logs/1B-10xC.csv is a directory; expected a ladder "
+                                          r"log \(a CSV file\)"):
+        plan_runs(synthetic(), None, print)
     with pytest.raises(ConfigError, match="olmo_ladder_dir: not set"):
         plan_runs(synthetic(olmo_ladder_dir=None), None, print)
     with pytest.raises(ConfigError, match="olmo_ladder_dir: directory not found: elsewhere"):
