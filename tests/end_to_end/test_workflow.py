@@ -200,8 +200,8 @@ def test_job_params_hold_only_what_changes_the_output():
         k: v for k, v in before.items() if k[0] != "evaluate"}  # group_size regroups the evaluation jobs
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("job", ["run", "checkpoint"])
+@pytest.mark.parametrize("job", [pytest.param("run", marks=pytest.mark.slow),
+                                 pytest.param("checkpoint", marks=pytest.mark.release)])
 def test_growing_the_ladder_never_retrains(tmp_path, job):
     """Train the lean ladder; its config with the keys in another order plans nothing; add an xC, a size and a
     target: Snakemake plans training for the new runs only, and after it ran no existing checkpoint (or corpus file)

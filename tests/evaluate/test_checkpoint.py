@@ -145,28 +145,34 @@ rule all:
 SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake"), "--cores", "1", "-q"]
 
 
+@pytest.fixture(scope="module")
+def clean_evaluation(tmp_path_factory) -> Path:
+    """rules/evaluate.smk run once, uninterrupted, in jobs of 3 checkpoints; returns its results folder."""
+    workdir = tmp_path_factory.mktemp("clean")
+    results = evaluation_workflow(workdir, group_size=3)
+    subprocess.run(SNAKEMAKE, cwd=workdir, check=True)
+    return results
+
+
 @pytest.mark.slow
-def test_evaluate_rules_end_to_end(tmp_path):
+def test_evaluate_rules_end_to_end(clean_evaluation):
     """rules/evaluate.smk on two runs of random checkpoints: tasks -> per-checkpoint tables -> metrics/{run}.csv."""
-    results = evaluation_workflow(tmp_path)
-    subprocess.run(SNAKEMAKE, cwd=tmp_path, check=True)
     for run in ("a", "b"):
-        frame = read_metrics(results / "metrics" / f"{run}.csv")
+        frame = read_metrics(clean_evaluation / "metrics" / f"{run}.csv")
         assert sorted(frame["step"].unique()) == [0, 10, 20]
         assert set(frame["task"]) >= {"mmlu", "arc_easy", "arc_easy_mc"}
         assert frame["acc_mc"].notna().sum() == 3
-    chunk = pd.read_csv(results / "evals" / "a" / "step0000000-0000010.csv")  # group_size 2: steps 0 and 10
-    assert len(chunk) == 14 and (chunk["step"] == 10).sum() == 7
+    chunk = pd.read_csv(clean_evaluation / "evals" / "a" / "step0000000-0000020.csv")  # group_size 3: steps 0-20
+    assert len(chunk) == 21 and (chunk["step"] == 10).sum() == 7
 
 
 @pytest.mark.slow
-def test_sigkill_evaluation_job_then_rerun(tmp_path):
+def test_sigkill_evaluation_job_then_rerun(tmp_path, clean_evaluation):
     """SIGKILL an evaluation job after it evaluated one of its three checkpoints: the rerun redoes the
     job, and every table equals an uninterrupted run's."""
     import psutil
 
-    killed, clean = evaluation_workflow(tmp_path / "killed", group_size=3), evaluation_workflow(tmp_path / "clean", group_size=3)
-    subprocess.run(SNAKEMAKE, cwd=tmp_path / "clean", check=True)
+    killed, clean = evaluation_workflow(tmp_path / "killed", group_size=3), clean_evaluation
     proc = subprocess.Popen(SNAKEMAKE, cwd=tmp_path / "killed", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = killed / "logs" / "evaluate" / "a" / "step0000000-0000020.log"
     deadline = time.time() + 300
