@@ -26,7 +26,7 @@ from pathlib import Path
 from taskladder.base.config import ConfigError, load_config, split_overrides, validate
 from taskladder.base.files import write_csv, write_text
 from taskladder.base.log import setup_logging
-from taskladder.base.metrics_table import InputError
+from taskladder.base.metrics_table import MIN_PARAMS, InputError
 from taskladder.base.names import RULE, check_name, is_safe
 
 
@@ -45,8 +45,12 @@ def _positive(kind):
 
 
 def _count(text: str) -> int:
-    """An argparse type: a parameter count, a whole number > 0 and below 2^63 (the metrics table's 64-bit integer)."""
+    """An argparse type: a parameter count, a whole number >= MIN_PARAMS and below 2^63 (the metrics table's 64-bit
+    integer)."""
     value = _positive(int)(text)
+    if value < MIN_PARAMS:
+        raise argparse.ArgumentTypeError(f"expected a parameter count >= {MIN_PARAMS} (1.3e9, not 1.3: a count, not "
+                                         f"millions or billions), found {text!r}")
     if value >= 2**63:
         raise argparse.ArgumentTypeError(f"expected a whole number below 2^63 (a 64-bit integer), found {text!r}")
     return value
@@ -80,6 +84,9 @@ def _parse_target(text: str) -> tuple[str, dict]:
         n, d = (_positive(int)(v) for v in parts)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(usage) from None
+    if n < MIN_PARAMS:
+        raise argparse.ArgumentTypeError(f"{usage}: N = {n} is below {MIN_PARAMS} parameters (a count, not millions "
+                                         "or billions)")
     check_name("target", name, text, argparse.ArgumentTypeError)  # it names the run, its file and a plan's config key
     return name, {"n": n, "d": d, "flops": None}
 

@@ -28,7 +28,7 @@ def test_import_then_fit(tmp_path, capsys):
 def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "missing")]) == 2
     assert "no such metrics directory" in capsys.readouterr().err
-    assert main(["fit", str(tmp_path), "--target", "7B=1,2"]) == 2
+    assert main(["fit", str(tmp_path), "--target", "7B=1e9,2"]) == 2
     assert "no metrics tables" in capsys.readouterr().err
 
 
@@ -60,7 +60,7 @@ def test_an_imported_run_name_that_cannot_name_a_file_is_refused(name, tmp_path,
     """An empty name wrote a table whose every row had no run; the name names the run's metrics file."""
     log = tmp_path / "log.csv"
     log.write_text("_step,batch_size_in_tokens\n1,4096\n")
-    code, err = run(["import", log, "--run", name, "--n", "5", "-o", tmp_path / "r.csv"], capsys)
+    code, err = run(["import", log, "--run", name, "--n", "5000", "-o", tmp_path / "r.csv"], capsys)
     assert code == 2 and f"argument --run: run name {name!r} cannot name a file; expected letters" in err, err
     assert not (tmp_path / "r.csv").exists()
 

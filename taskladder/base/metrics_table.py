@@ -29,11 +29,13 @@ REQUIRED_NUMBERS = ("n", "step", "tokens", "acc")
 
 
 ALL_OR_NONE = ("task_loss",)  # per run and task: at every checkpoint, or at none
+MIN_PARAMS = 1000  # no language model has fewer parameters: an n below it is a count in millions or billions
 
 
 # what each numeric column must hold: (test on the non-empty values, what was expected)
 MEANING = {
-    "n": (lambda v: v > 0, "a parameter count > 0"),
+    "n": (lambda v: v >= MIN_PARAMS, f"a parameter count >= {MIN_PARAMS} (a count, not millions or billions: 1.3e9, "
+                                     "not 1.3)"),
     "step": (lambda v: v >= 0, "a step >= 0"),
     "tokens": (lambda v: v >= 0, "a token count >= 0"),
     "task_loss": (lambda v: v > 0, "a loss > 0"),
@@ -181,8 +183,8 @@ def read_metrics(paths) -> pd.DataFrame:
     """Read and concatenate metrics tables (the long format: one row per checkpoint and task), checking them for meaning.
 
     Each file must be complete UTF-8 CSV with the contract's columns, each named once; a run and a task name in
-    every row, accuracies in [0, 1], losses > 0, n > 0, tokens > 0 after step 0; one row per (run, task, step),
-    every task at every step of a run, tokens non-decreasing with step, and a run in one file only. task_ce and
+    every row, accuracies in [0, 1], losses > 0, n >= MIN_PARAMS, tokens > 0 after step 0; one row per (run, task,
+    step), every task at every step of a run, tokens non-decreasing with step, and a run in one file only. task_ce and
     lm_loss may be empty (a source without them), and so may task_loss at every checkpoint of a run's task (a source
     of accuracy only).
     Raises InputError naming the file, the row or run, the column, the value and what was expected.

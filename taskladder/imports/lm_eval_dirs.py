@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from taskladder.base.metrics_table import InputError
+from taskladder.base.metrics_table import MIN_PARAMS, InputError
 from taskladder.imports.files import Rows
 
 
@@ -58,8 +58,9 @@ def lm_eval_table(run_dir: str | Path, spec: dict) -> tuple[pd.DataFrame, Rows]:
     n = manifest.get("n", spec.get("n"))
     if spec.get("n") is not None and n != spec["n"]:
         raise InputError(f"{where}: n = {n}, but imported.{spec['name']}.n = {spec['n']}")
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-        raise InputError(f"{where}: n: expected the run's non-embedding parameters (an integer > 0), found {n!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < MIN_PARAMS:
+        raise InputError(f"{where}: n: expected the run's non-embedding parameters (an integer >= {MIN_PARAMS}: a "
+                         f"count, 1.3e9 not 1.3), found {n!r}")
     listed, records, files = set(), [], {}
     for i, ck in enumerate(manifest["checkpoints"]):
         target = run_dir / str(ck["results"])

@@ -59,11 +59,12 @@ fewer fields than the header. In JSONL, a number is a JSON number: a string such
 boolean or an array where a number is expected is an error.
 
 Every value is checked for meaning: accuracy in [0, 1] (declared ``percent``: in [0, 100] and on one
-scale in a column, not fractions at some rows and percent at others), losses finite and > 0, n and
-tokens > 0 (tokens 0 only at step 0, never in a table of one checkpoint per run), n, step, tokens and seed
-within 64-bit integers, tokens non-decreasing with step within a run, no duplicated (run, step, task). Errors
-name the file, the row (a CSV's row counts its header line as row 1; parquet rows count from 1;
-JSONL lines count from 1) and the column, or the config key (``ConfigError``).
+scale in a column, not fractions at some rows and percent at others), losses finite and > 0, n >= 1000
+(a count: not millions or billions without their ``units``), tokens > 0 (tokens 0 only at step 0, never in a
+table of one checkpoint per run), n, step, tokens and seed within 64-bit integers, tokens non-decreasing with
+step within a run, no duplicated (run, step, task). Errors name the file, the row (a CSV's row counts its
+header line as row 1; parquet rows count from 1; JSONL lines count from 1) and the column, or the config key
+(``ConfigError``).
 
 The long table is assembled a slice of runs at a time (`entry_chunks`), so that memory stays
 bounded; its values are checked on the whole table first."""
@@ -77,7 +78,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskladder.base.metrics_table import METRIC_COLUMNS, InputError
+from taskladder.base.metrics_table import METRIC_COLUMNS, MIN_PARAMS, InputError
 from taskladder.imports.entry import METRICS, PER_TASK, check_entry
 from taskladder.imports.files import Rows, read_table
 from taskladder.imports.lm_eval_dirs import lm_eval_table
@@ -132,7 +133,8 @@ def _keys(raw: pd.DataFrame, spec: dict, rows: Rows) -> pd.DataFrame:
 
     if cols["n"]:
         n = numbers(raw, cols["n"], rows) * units["n"]
-        check(n > 0, raw, n, cols["n"], rows, "expected n (non-embedding parameters) > 0")
+        check(n >= MIN_PARAMS, raw, n, cols["n"], rows, f"expected n (non-embedding parameters) >= {MIN_PARAMS}: a "
+              "count (1.3e9, not 1.3); a column in millions or billions needs its unit (`units: {n: 1e6}`)")
         check(n < INT64_END, raw, n, cols["n"], rows, "expected n (non-embedding parameters) below 2^63")
         out["n"] = np.rint(n).astype(np.int64)
     else:

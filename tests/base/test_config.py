@@ -23,7 +23,7 @@ def test_defaults_are_filled_in():
     ({"fit": {"window": 0}}, "fit.window: 0 is less than the minimum of 1"),
     ({"fit": {"drop_first": 1.5}}, "fit.drop_first"),
     ({"methods": {"m": {"step1": {"law": "quadratic"}}}}, "methods.m.step1.law: 'quadratic' is not one of"),
-    ({"targets": {"7B": {"n": -5, "d": 10}}}, "targets.7B.n: -5 is less than or equal to the minimum of 0"),
+    ({"targets": {"7B": {"n": -5, "d": 10}}}, "targets.7B.n: -5 is less than the minimum of 1000"),
     ({"imported": {"r": {"file": "r.csv", "n": 10**30}}},  # the import would overflow its 64-bit integer
      r"imported.r.n: 1000000000000000000000000000000 is greater than the maximum of 9223372036854775807"),
     ({"imported": {"r": {"file": "r.csv", "n": 5, "seed": -10**19}}}, r"imported.r.seed: -10000000000000000000 is "

@@ -17,7 +17,7 @@ def table(**changes) -> pd.DataFrame:
     """Two runs, two tasks, two checkpoints each."""
     rows = [{"run": run, "n": n, "step": step, "tokens": 100 * step, "task": task, "task_loss": 1.0 - 0.01 * step,
              "acc": 0.3, "task_ce": 1.2, "lm_loss": 3.0}
-            for run, n in (("a", 10), ("b", 20)) for step in (1, 2) for task in ("piqa", "mmlu")]
+            for run, n in (("a", 10_000), ("b", 20_000)) for step in (1, 2) for task in ("piqa", "mmlu")]
     return pd.DataFrame(rows).assign(**changes)
 
 
@@ -46,6 +46,8 @@ def test_a_table_is_read_whole_and_checked(tmp_path):
     ({"acc": 30.0}, r"row 2, column 'acc': expected an accuracy in \[0, 1\] \(a fraction, not percent\), found 30.0"),
     ({"task_loss": -1.0}, r"row 2, column 'task_loss': expected a loss > 0, found -1.0"),
     ({"n": "ten"}, r"row 2, column 'n': expected a number, found 'ten'"),
+    ({"n": 1.3}, r"row 2, column 'n': expected a parameter count >= 1000 \(a count, not millions or billions: 1.3e9, "
+                 r"not 1.3\), found 1.3"),
 ])
 def test_a_value_that_breaks_the_contract_is_named(tmp_path, change, expected):
     with pytest.raises(InputError, match=expected):
@@ -54,8 +56,8 @@ def test_a_value_that_breaks_the_contract_is_named(tmp_path, change, expected):
 
 def test_runs_are_checked_whole(tmp_path):
     frame = table()
-    frame.loc[0, "n"] = 11
-    with pytest.raises(InputError, match=r"run a: column 'n' holds \[10, 11\]; expected one parameter count per run"):
+    frame.loc[0, "n"] = 10_001
+    with pytest.raises(InputError, match=r"run a: column 'n' holds \[10000, 10001\]; expected one parameter count per run"):
         read_metrics(write(frame, tmp_path / "m.csv"))
     frame = table()
     frame.loc[frame.step == 2, "tokens"] = 50

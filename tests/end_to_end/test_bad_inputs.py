@@ -75,16 +75,16 @@ NAMES = [  # (kind, name, config, key, the name as the message shows it): every 
     ("run", "s/1-0.1xC", changed(ladder__sizes={"s/1": SMOKE["ladder"]["sizes"]["s1"]}), "ladder.sizes.s/1",
      "'s/1-0.1xC'"),
     ("run", "..", changed(ladder__targets={"..": {"size": "t1", "xc": 0.1}}), "ladder.targets...", "'..'"),
-    ("target", "7B/4T", changed(targets={"7B/4T": {"n": 5, "d": 5}}), "targets.7B/4T", "'7B/4T'"),
-    ("target", "7B-" + "ab" * 20, changed(targets={"7B-" + "ab" * 20: {"n": 5, "d": 5}}), "targets.7B-" + "ab" * 20,
+    ("target", "7B/4T", changed(targets={"7B/4T": {"n": 5000, "d": 5}}), "targets.7B/4T", "'7B/4T'"),
+    ("target", "7B-" + "ab" * 20, changed(targets={"7B-" + "ab" * 20: {"n": 5000, "d": 5}}), "targets.7B-" + "ab" * 20,
      f"'7B-{'ab' * 20}'"),  # Snakemake takes a wildcard value ending in 20 repeats for a cycle
-    ("entry", "../x", changed(imported={"../x": {"file": "x.csv", "n": 5}}), "imported.../x", "'../x'"),
+    ("entry", "../x", changed(imported={"../x": {"file": "x.csv", "n": 5000}}), "imported.../x", "'../x'"),
     ("group", "a/b", changed(olmo_ladder_dir=str(ROOT / "examples" / "synthetic-ladder"),
-                             imported={"r": {"file": "1B-1xC.csv", "n": 5, "group": "a/b"}}), "imported.r.group",
+                             imported={"r": {"file": "1B-1xC.csv", "n": 5000, "group": "a/b"}}), "imported.r.group",
      "'a/b'"),
-    ("run", ".hidden", changed(checkpoints=[{"run": ".hidden", "n": 5, "tokens": 5, "step": 5, "hub": "o/m"}]),
+    ("run", ".hidden", changed(checkpoints=[{"run": ".hidden", "n": 5000, "tokens": 5, "step": 5, "hub": "o/m"}]),
      "checkpoints[0].run", "'.hidden'"),
-    ("group", "a b", changed(checkpoints=[{"run": "r", "n": 5, "tokens": 5, "step": 5, "hub": "o/m", "group": "a b"}]),
+    ("group", "a b", changed(checkpoints=[{"run": "r", "n": 5000, "tokens": 5, "step": 5, "hub": "o/m", "group": "a b"}]),
      "checkpoints[0].group", "'a b'"),
     ("method", "../m", changed(methods={"../m": {"step1": {"law": "power_nd"}}}), "methods.../m", "'../m'"),
     ("task", "my/task", changed(evaluation__lm_eval_tasks=[{"task": "hellaswag", "name": "my/task"}]),
@@ -93,7 +93,7 @@ NAMES = [  # (kind, name, config, key, the name as the message shows it): every 
 
 NUMBERS = {  # out of range, NaN, infinite: refused with the key, the value and what was expected (and why)
     "NaN": (changed(intervals__level=float("nan")), r"intervals\.level: found nan; expected a finite number"),
-    "infinity": (changed(targets={"big": {"n": 5, "d": 5, "flops": float("inf")}}),
+    "infinity": (changed(targets={"big": {"n": 5000, "d": 5, "flops": float("inf")}}),
                  r"targets\.big\.flops: found inf; expected a finite number"),
     "NaN where no schema types it": (changed(ladder__sizes__s1__model={"rope_theta": float("nan")}),
                                      r"ladder\.sizes\.s1\.model\.rope_theta: found nan; expected a finite number"),
@@ -117,7 +117,7 @@ NUMBERS = {  # out of range, NaN, infinite: refused with the key, the value and 
                                                           r"the maximum of 1 \(in \[0, 1\): AdamW refuses others\)"),
     "eps 0": (changed(train__eps=0), r"train\.eps: 0 is less than or equal to the minimum of 0"),
     "a checkpoint step too large for its folder name": (
-        changed(checkpoints=[{"run": "r", "n": 5, "tokens": 5, "step": 10**7, "hub": "o/m"}]),
+        changed(checkpoints=[{"run": "r", "n": 5000, "tokens": 5, "step": 10**7, "hub": "o/m"}]),
         r"checkpoints\[0\]\.step: 10000000 is greater than the maximum of 9999999 \(.*step\{step:07d\}"),
     "a run with more steps than a folder name holds": (
         changed(ladder__xc=[100_000.0]),
@@ -186,9 +186,9 @@ CONFIGS = {
         r"train\.keep_checkpoints: final deletes intermediate checkpoints, which train\.job: checkpoint keeps"),
     "imports without a log folder": (changed(imported={"190M-1xC": {"file": "190M-1xC.csv", "n": 190354176}}),
                                      r"olmo_ladder_dir: not set"),
-    "log folder not found": (changed(olmo_ladder_dir="/nonexistent", imported={"r": {"file": "r.csv", "n": 5}}),
+    "log folder not found": (changed(olmo_ladder_dir="/nonexistent", imported={"r": {"file": "r.csv", "n": 5000}}),
                              r"olmo_ladder_dir: directory not found: /nonexistent"),
-    "target named like a rung": (changed(targets={"s1-0.1xC": {"n": 5, "d": 5}}),
+    "target named like a rung": (changed(targets={"s1-0.1xC": {"n": 5000, "d": 5}}),
                                  r"targets\.s1-0\.1xC: the name is also a ladder run"),
     "step-2 runs that are rungs": (changed(methods={"m": {"step1": {"law": "power_nd"},
                                                           "step2": {"law": "sigmoid", "runs": ["s1-0.1xC"]}}}),
@@ -251,7 +251,7 @@ CONFIG_FILES = {
                                          + TWICE.format(4, 6)),
     "a key given twice in flow style": ("experiment: smoke\nfit: {window: 3, window: 7}\n",
                                         r"bad\.yaml: line 2, column 18: fit\.window " + TWICE.format(2, 7)),
-    "a key given twice after a merge": ("experiment: smoke\nbase: &b {n: 5}\ntargets:\n  t: {<<: *b, d: 5, d: 6}\n",
+    "a key given twice after a merge": ("experiment: smoke\nbase: &b {n: 5000}\ntargets:\n  t: {<<: *b, d: 5, d: 6}\n",
                                         r"bad\.yaml: line 4, column 21: targets\.t\.d " + TWICE.format(4, 15)),
     "NaN in YAML": ("experiment: smoke\nintervals: {level: .nan}\n", r"intervals\.level: found nan; expected a "
                                                                     "finite number"),
@@ -474,7 +474,7 @@ def test_output_is_an_existing_file(metrics, capsys):
 def test_import_output_is_a_directory(workdir, capsys):
     log = workdir / "log.csv"
     log.write_text("_step\n1\n")
-    code, err = run_cli(["import", log, "--run", "r", "--n", "5", "-o", workdir / "results"], capsys)
+    code, err = run_cli(["import", log, "--run", "r", "--n", "5000", "-o", workdir / "results"], capsys)
     assert code == 2 and f"-o {workdir / 'results'}: an existing directory; expected the path of a file" in err, err
 
 
@@ -512,8 +512,17 @@ def test_output_in_a_read_only_folder(tmp_path):
 def test_log_that_is_not_utf8(workdir, capsys):
     log = workdir / "log.csv"
     log.write_bytes(b"_step,batch_size_in_tokens\n1,4096\n2,40\xe996\n")
-    code, err = run_cli(["import", log, "--run", "r", "--n", "5", "-o", workdir / "r.csv"], capsys)
+    code, err = run_cli(["import", log, "--run", "r", "--n", "5000", "-o", workdir / "r.csv"], capsys)
     assert code == 2 and f"{log}: not UTF-8 text" in err and "expected a UTF-8 CSV file" in err, err
+    assert not (workdir / "r.csv").exists()
+
+
+def test_import_with_a_parameter_count_in_millions(workdir, capsys):
+    """190 is 190M written in millions: as a count it would put the run below any language model, silently."""
+    log = workdir / "log.csv"
+    log.write_text("_step,batch_size_in_tokens\n1,4096\n")
+    code, err = run_cli(["import", log, "--run", "r", "--n", "190", "-o", workdir / "r.csv"], capsys)
+    assert code == 2 and "argument --n: expected a parameter count >= 1000 (1.3e9, not 1.3" in err, err
     assert not (workdir / "r.csv").exists()
 
 
@@ -548,8 +557,8 @@ METRICS = {  # edit of a.csv -> the message
     "accuracy below 0": (_set(1, "acc", -0.2), r"a\.csv: row 3, column 'acc': expected an accuracy in \[0, 1\]"),
     "loss not positive": (_set(0, "task_loss", 0.0), r"a\.csv: row 2, column 'task_loss': expected a loss > 0, found 0"),
     "loss infinite": (_set(3, "lm_loss", np.inf), r"a\.csv: row 5, column 'lm_loss': expected a loss > 0, found inf"),
-    "N not positive": (_set(0, "n", -1000), r"a\.csv: row 2, column 'n': expected a parameter count > 0"),
-    "N changes within a run": (_set(5, "n", 999), r"a\.csv: run a: column 'n' holds \[999, 1000\]; expected one"),
+    "N not positive": (_set(0, "n", -1000), r"a\.csv: row 2, column 'n': expected a parameter count >= 1000"),
+    "N changes within a run": (_set(5, "n", 1001), r"a\.csv: run a: column 'n' holds \[1000, 1001\]; expected one"),
     "duplicate (run, task, step)": (_rows(lambda f: pd.concat([f, f.iloc[[2]]])),
                                     r"a\.csv: row 8: duplicate \(run, task, step\) = \(a, piqa, 20\)"),
     "tokens going down": (_set(4, "tokens", 5), r"a\.csv: run a: tokens go down from 20000 at step 20 to 5 at step 30; "
@@ -601,12 +610,12 @@ OUTPUTS = {  # the working folder (with metrics/{a,b}.csv and earlier results) -
     "example over a user's file": lambda w: (["example", w / "ex"], _not_ours(_user_file(w / "ex" / "190M-1xC.csv"))),
     "example --sweep over a user's file": lambda w: (["example", w / "ex", "--sweep"],
                                                      _not_ours(_user_file(w / "ex" / "sweep.csv"))),
-    "import onto its input": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5, "-o",
+    "import onto its input": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5000, "-o",
                                          w / "metrics" / "a.csv"], AN_INPUT.format(re.escape(str(w / "metrics" / "a.csv")))),
-    "import onto its input, with --force": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5, "-o",
+    "import onto its input, with --force": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5000, "-o",
                                                        w / "metrics" / "a.csv", "--force"],
                                                       AN_INPUT.format(re.escape(str(w / "metrics" / "a.csv")))),
-    "import over a user's file": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5, "-o",
+    "import over a user's file": lambda w: (["import", w / "metrics" / "a.csv", "--run", "a", "--n", 5000, "-o",
                                              _user_file(w / "mine.csv")], _not_ours(w / "mine.csv")),
     "fit over the workflow's results": lambda w: (["fit", w / "metrics", "-o", w / "results" / "smoke"],
                                                   _not_ours(w / "results" / "smoke" / "predictions.csv")),

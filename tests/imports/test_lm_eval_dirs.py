@@ -115,11 +115,11 @@ def test_without_samples_the_run_has_accuracy_only(runs):
 def test_manifest_inline_names_tasks_and_group(runs, tmp_path):
     _, _, with_samples, _ = runs
     entry = {"file": str(with_samples), "format": "lm_eval", "task_names": {"qa": "tiny_qa"}, "group": "web",
-             "manifest": {"n": 99, "seed": 3, "checkpoints": [{"results": "step20", "step": 20, "tokens": 80_000}]}}
+             "manifest": {"n": 99_000, "seed": 3, "checkpoints": [{"results": "step20", "step": 20, "tokens": 80_000}]}}
     copy = tmp_path / "run"
     shutil.copytree(with_samples / "step20", copy / "step20")
     m = read_entry("tiny", dict(entry, file=str(copy)), tasks=["qa"])
-    assert list(m["task"]) == ["qa"] and m["n"].iloc[0] == 99 and m["group"].iloc[0] == "web"
+    assert list(m["task"]) == ["qa"] and m["n"].iloc[0] == 99_000 and m["group"].iloc[0] == "web"
     assert m["seed"].iloc[0] == 3 and m["step"].iloc[0] == 20
     with pytest.raises(InputError, match=r"unknown task name\(s\) \['hellaswag'\]"):
         read_entry("tiny", dict(entry, file=str(copy)), tasks=["hellaswag"])
@@ -149,7 +149,7 @@ def test_missing_manifest_and_broken_samples(runs, tmp_path):
     with pytest.raises(InputError, match=r"run/manifest.yaml: manifest not found"):
         read_entry("r", {"file": str(run), "format": "lm_eval"})
     next(run.rglob("samples_tiny_qa_*.jsonl")).write_text('{"doc_id": 0}\n')
-    manifest = {"n": 5, "checkpoints": [{"results": "step10", "step": 10, "tokens": 1},
+    manifest = {"n": 5000, "checkpoints": [{"results": "step10", "step": 10, "tokens": 1},
                                         {"results": "step20", "step": 20, "tokens": 2}]}
     with pytest.raises(InputError, match=r"samples_tiny_qa_.*jsonl: line 1: not an lm-eval sample"):
         read_entry("r", {"file": str(run), "format": "lm_eval", "manifest": manifest})
@@ -179,7 +179,7 @@ def test_lm_eval_command_line_without_cuda(runs, tmp_path):
     assert list((tmp_path / "out").rglob("results*.json"))
 
 
-def results_run(folder, results, manifest=b"n: 5\ncheckpoints: [{results: results_1.json, step: 1, tokens: 10}]\n"):
+def results_run(folder, results, manifest=b"n: 5000\ncheckpoints: [{results: results_1.json, step: 1, tokens: 10}]\n"):
     """A run folder of one hand-written results file and its manifest."""
     folder.mkdir()
     (folder / "results_1.json").write_text(json.dumps({"results": results}))
@@ -200,7 +200,7 @@ def test_results_without_numbers_are_named(tmp_path, results, expected):
 
 
 def test_a_manifest_that_is_not_utf8_is_named(tmp_path):
-    entry = results_run(tmp_path / "run", {"tiny_qa": {"acc,none": 0.5}}, manifest=b"n: 5\n# caf\xe9\n")
-    with pytest.raises(InputError, match=r"run/manifest.yaml: not UTF-8 text \(invalid continuation byte at byte 10\); "
+    entry = results_run(tmp_path / "run", {"tiny_qa": {"acc,none": 0.5}}, manifest=b"n: 5000\n# caf\xe9\n")
+    with pytest.raises(InputError, match=r"run/manifest.yaml: not UTF-8 text \(invalid continuation byte at byte 13\); "
                                          "expected a UTF-8 YAML file"):
         read_entry("r", entry)

@@ -118,7 +118,8 @@ def test_accuracy_in_percent_declared_as_a_fraction_is_refused(tmp_path):
     ("piqa_bpb", "inf", r"row 3, column 'piqa_bpb': expected a finite number, found 'inf'"),
     ("piqa_acc", "", r"row 3, column 'piqa_acc': expected a finite number, found ''"),
     ("piqa_acc", -0.2, r"row 3, column 'piqa_acc': expected an accuracy in \[0, 1\], found -0.2"),
-    ("params", 0, r"row 3, column 'params': expected n \(non-embedding parameters\) > 0, found 0"),
+    ("params", 0, r"row 3, column 'params': expected n \(non-embedding parameters\) >= 1000: a count \(1.3e9, not 1.3\); "
+     r"a column in millions or billions needs its unit \(`units: \{n: 1e6\}`\), found 0"),
     ("tokens", -5, r"row 3, column 'tokens': expected tokens > 0 \(0 only at step 0\), found -5"),
     ("model", "", r"row 3, column 'model': expected a run name, found an empty cell"),
     ("tokens", 0, r"row 3, column 'tokens': expected tokens > 0 \(one checkpoint per run: its final model\), found 0"),
@@ -285,7 +286,7 @@ def test_unreadable_files(tmp_path):
     ({"tasks": None}, r"imported.s.tasks: required: the table has one column per task"),
     ({"preset": "olmo"}, r"imported.s.preset: unknown preset 'olmo'"),
     ({"file": "x.xlsx"}, r"imported.s.format: cannot tell the format of 'x.xlsx'"),
-    ({"n": 5}, r"imported.s.n: given both as a constant and as columns.n"),
+    ({"n": 5000}, r"imported.s.n: given both as a constant and as columns.n"),
     ({"aggregates": {"mmlu": {"mmlu_stem": -1}}}, r"imported.s.aggregates.mmlu.mmlu_stem: expected a positive number"),
     ({"size": 1}, r"imported.s: unknown key\(s\) \['size'\]"),
 ])
@@ -307,9 +308,9 @@ def test_the_schema_knows_the_importer(tmp_path):
     assert imported["$defs"]["loss_unit"]["enum"] == list(UNITS["task_loss"])
     assert imported["$defs"]["accuracy_unit"]["enum"] == list(UNITS["acc"])
     base = yaml.safe_load((ROOT / "configs" / "synthetic.yaml").read_text())
-    lm_eval = {"file": "runs/r", "format": "lm_eval", "manifest": {"n": 5, "checkpoints": [
+    lm_eval = {"file": "runs/r", "format": "lm_eval", "manifest": {"n": 5000, "checkpoints": [
         {"results": "step10", "step": 10, "tokens": 100}]}}
-    for good in (SWEEP, lm_eval, {"file": "w.csv", "preset": "wandb", "n": 3, "metrics": {"acc": ["a", "b"]},
+    for good in (SWEEP, lm_eval, {"file": "w.csv", "preset": "wandb", "n": 3000, "metrics": {"acc": ["a", "b"]},
                                   "filters": {"split": "test", "step": {"min": 10}}}):
         validate(dict(base, imported={"x": dict(good)}))
     for bad, where in (({"file": "a.csv", "units": {"acc": "percentage"}}, "'percentage' is not one of"),

@@ -111,7 +111,7 @@ def test_unknown_task(log):
 
 def test_read_metrics_checks_the_contract(tmp_path, log):
     path, _ = log
-    m = read_olmo_ladder(path, "r", 1, ["piqa"])
+    m = read_olmo_ladder(path, "r", 1000, ["piqa"])
     good = tmp_path / "m.csv"
     write_csv(m, good)
     assert len(read_metrics([good])) == len(m)

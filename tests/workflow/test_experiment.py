@@ -114,7 +114,7 @@ def test_resources_per_rule_family():
 
 
 def test_plan_errors(tmp_path):
-    config = validate(_config(imported={"a": {"file": "a.csv", "n": 1}}))
+    config = validate(_config(imported={"a": {"file": "a.csv", "n": 1000}}))
     with pytest.raises(ConfigError, match="olmo_ladder_dir: not set"):
         plan(config)
     config["olmo_ladder_dir"] = str(tmp_path)
